@@ -1,0 +1,1 @@
+"""The application: typer CLI, batch runner and DuckDB store driving transcribe -> scoring -> reports."""

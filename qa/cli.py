@@ -1,0 +1,136 @@
+"""`qa`: score recorded calls against a YAML rubric and write coaching reports."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+app = typer.Typer(
+    help="Offline call QA: transcribe recorded calls, score them against a YAML rubric, "
+         "store results in DuckDB and write HTML coaching reports.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DB_OPTION = typer.Option(Path("qa.duckdb"), "--db", help="DuckDB file holding calls and scores.")
+
+
+def _fail(message: str) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(2)
+
+
+@app.command()
+def score(
+    paths: list[Path] = typer.Argument(..., help="Audio files or folders of recordings (wav, flac, mp3, ogg, m4a)."),
+    rubric: str = typer.Option("inbound_support", "--rubric", "-r", help="Rubric YAML file, or the name of a shipped rubric."),
+    db: Path = DB_OPTION,
+    metadata: Optional[Path] = typer.Option(None, "--metadata", "-m", help="calls.csv with file, call_id, agent, team, date, language, agent_channel."),
+    model: Optional[str] = typer.Option(None, "--model", help="faster-whisper model name (small, large-v3, ...) or local model folder. Default: the shipped multilingual base model."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda or auto."),
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="Language of calls without one in the metadata (default: detect)."),
+    agent_channel: int = typer.Option(0, "--agent-channel", min=0, max=1, help="Channel of the agent in stereo files without one in the metadata."),
+    force: bool = typer.Option(False, "--force", help="Score again calls already scored with this rubric."),
+) -> None:
+    """Transcribe and score recordings, storing transcripts and scorecards in the database."""
+    from qa.metadata import MetadataError, read_metadata
+    from qa.runner import BatchRunner, BatchSettings, find_audio
+    from qa.store import Store, StoreError
+    from rubrics import rubric_path
+    from scoring import RubricError, load_rubric
+    from transcribe import TranscriberOptions
+    from transcribe.errors import ModelError
+
+    try:
+        rubric_obj, rubric_text = load_rubric(rubric_path(rubric))
+        table = read_metadata(metadata) if metadata else {}
+    except (RubricError, MetadataError) as exc:
+        _fail(str(exc))
+    files = find_audio(paths)
+    if not files:
+        _fail(f"no audio files found in {', '.join(map(str, paths))}")
+    settings = BatchSettings(
+        transcriber=TranscriberOptions(model=model, device=device),
+        agent_channel=agent_channel, language=language, force=force,
+    )
+    try:
+        with Store(db) as store:
+            runner = BatchRunner(store, rubric_obj, rubric_text, settings, table)
+            with Progress(
+                TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False,
+            ) as progress:
+                task = progress.add_task("scoring", total=len(files))
+
+                def done(outcome) -> None:
+                    progress.update(task, advance=1, description=f"scoring ({outcome.call_id})")
+                    if outcome.status == "failed":
+                        progress.console.print(f"[red]failed[/] {outcome.reason}", highlight=False)
+
+                result = runner.run(files, on_done=done)
+    except (StoreError, ModelError) as exc:
+        _fail(str(exc))
+    _print_summary(result, rubric_obj.id, db)
+    if result.of("failed") and not result.of("scored") and not result.of("skipped"):
+        raise typer.Exit(1)
+
+
+def _print_summary(result, rubric_id: str, db: Path) -> None:
+    table = Table(title=f"Scored with {rubric_id} -> {db}")
+    for col in ("call", "agent", "lang", "score", "verdict", "note"):
+        table.add_column(col)
+    for o in result.outcomes:
+        if o.status == "scored":
+            card = o.scorecard
+            verdict = "[red]AUTO-FAIL[/]" if card.auto_failed else ("[green]pass[/]" if card.passed else "[yellow]fail[/]")
+            table.add_row(o.call_id, o.agent or "", o.language or "", f"{card.score:.0f}", verdict, o.reason)
+        else:
+            table.add_row(o.call_id, o.agent or "", "", "", o.status, o.reason)
+    console.print(table)
+    console.print(f"{len(result.of('scored'))} scored, {len(result.of('skipped'))} skipped, "
+                  f"{len(result.of('failed'))} failed (run {result.run_id})")
+
+
+@app.command()
+def report(
+    db: Path = DB_OPTION,
+    out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the HTML pages."),
+) -> None:
+    """Write HTML reports: a team overview, one page per agent and one per call."""
+    from reports.data import ReportError
+    from reports.render import render_reports
+
+    try:
+        written = render_reports(db, out)
+    except ReportError as exc:
+        _fail(str(exc))
+    console.print(f"wrote {len(written)} pages; open {out / 'index.html'}")
+
+
+@app.command()
+def failures(db: Path = DB_OPTION) -> None:
+    """List files that could not be processed, with the reason."""
+    from qa.store import Store, StoreError
+
+    try:
+        with Store(db, read_only=True) as store:
+            rows = store.query("SELECT file, reason, failed_at FROM failures ORDER BY failed_at")
+    except StoreError as exc:
+        _fail(str(exc))
+    table = Table(title="Failed files")
+    for col in ("file", "reason", "when"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(row["file"], row["reason"], str(row["failed_at"])[:19])
+    console.print(table if rows else "no failures recorded")
+
+
+if __name__ == "__main__":
+    app()

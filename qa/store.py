@@ -1,0 +1,308 @@
+"""DuckDB store: calls, turns, rubrics, scorecards, criterion results and evidence.
+
+Every call is written in one transaction; writing a call again replaces its turns, and
+scoring it again with the same rubric version replaces that scorecard, so nothing is
+duplicated. All SQL takes its values as parameters.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from qa_types import Scorecard, Transcript
+from scoring.rubric import Rubric
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS calls (
+    call_id VARCHAR PRIMARY KEY,
+    file VARCHAR NOT NULL,
+    content_hash VARCHAR NOT NULL,
+    agent VARCHAR,
+    team VARCHAR,
+    call_date DATE,
+    duration_s DOUBLE,
+    language VARCHAR,
+    language_probability DOUBLE,
+    channels INTEGER,
+    model VARCHAR,
+    warnings VARCHAR,
+    transcribed_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS turns (
+    call_id VARCHAR NOT NULL,
+    turn_index INTEGER NOT NULL,
+    speaker VARCHAR,
+    role VARCHAR,
+    start_s DOUBLE,
+    end_s DOUBLE,
+    text VARCHAR,
+    words VARCHAR,
+    PRIMARY KEY (call_id, turn_index)
+);
+CREATE TABLE IF NOT EXISTS rubrics (
+    rubric_hash VARCHAR PRIMARY KEY,
+    rubric_id VARCHAR NOT NULL,
+    name VARCHAR,
+    pass_mark DOUBLE,
+    yaml_text VARCHAR,
+    stored_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS criteria (
+    rubric_hash VARCHAR NOT NULL,
+    position INTEGER,
+    section_id VARCHAR,
+    section_name VARCHAR,
+    criterion_id VARCHAR NOT NULL,
+    name VARCHAR,
+    points DOUBLE,
+    critical VARCHAR,
+    coaching VARCHAR,
+    PRIMARY KEY (rubric_hash, criterion_id)
+);
+CREATE TABLE IF NOT EXISTS scorecards (
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    rubric_id VARCHAR,
+    score DOUBLE,
+    passed BOOLEAN,
+    auto_failed BOOLEAN,
+    pass_mark DOUBLE,
+    flags VARCHAR,
+    scored_at TIMESTAMP,
+    run_id VARCHAR,
+    PRIMARY KEY (call_id, rubric_hash)
+);
+CREATE TABLE IF NOT EXISTS section_scores (
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    section_id VARCHAR NOT NULL,
+    name VARCHAR,
+    weight DOUBLE,
+    points_awarded DOUBLE,
+    points_possible DOUBLE,
+    PRIMARY KEY (call_id, rubric_hash, section_id)
+);
+CREATE TABLE IF NOT EXISTS criterion_results (
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    section_id VARCHAR,
+    criterion_id VARCHAR NOT NULL,
+    name VARCHAR,
+    outcome VARCHAR,
+    points_awarded DOUBLE,
+    points_possible DOUBLE,
+    critical VARCHAR,
+    note VARCHAR,
+    PRIMARY KEY (call_id, rubric_hash, criterion_id)
+);
+CREATE TABLE IF NOT EXISTS evidence (
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    criterion_id VARCHAR NOT NULL,
+    evidence_index INTEGER NOT NULL,
+    kind VARCHAR,
+    quote VARCHAR,
+    role VARCHAR,
+    start_s DOUBLE,
+    end_s DOUBLE,
+    PRIMARY KEY (call_id, rubric_hash, criterion_id, evidence_index)
+);
+CREATE TABLE IF NOT EXISTS failures (
+    file VARCHAR NOT NULL,
+    call_id VARCHAR,
+    reason VARCHAR,
+    run_id VARCHAR,
+    failed_at TIMESTAMP
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id VARCHAR PRIMARY KEY,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    rubric_hash VARCHAR,
+    model VARCHAR,
+    files INTEGER,
+    scored INTEGER,
+    failed INTEGER
+);
+"""
+
+_SCORE_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards")
+
+
+class StoreError(Exception):
+    """The database cannot be opened or written; the message says which file and why."""
+
+
+@dataclass
+class CallInfo:
+    """What is known about a call besides its audio."""
+
+    call_id: str
+    file: str
+    content_hash: str
+    agent: str | None = None
+    team: str | None = None
+    call_date: date | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+class Store:
+    """One DuckDB file. Use as a context manager or call close()."""
+
+    def __init__(self, path: str | Path, read_only: bool = False):
+        self.path = Path(path)
+        if read_only and not self.path.is_file():
+            raise StoreError(f"{self.path}: database not found (score some calls first with `qa score`)")
+        try:
+            self.con = duckdb.connect(str(self.path), read_only=read_only)
+        except duckdb.IOException as exc:
+            if "lock" in str(exc).lower():
+                raise StoreError(
+                    f"{self.path}: database is in use by another process ({str(exc).splitlines()[0]}); "
+                    "wait for it to finish or use another --db"
+                ) from None
+            raise StoreError(f"{self.path}: cannot open database ({exc})") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"{self.path}: not a usable DuckDB database ({exc})") from None
+        if not read_only:
+            self.con.execute(SCHEMA)
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- writing -----------------------------------------------------------------------
+
+    def save_rubric(self, rubric: Rubric, yaml_text: str) -> None:
+        """Store a rubric version (once per content hash) with its criteria."""
+        exists = self.con.execute(
+            "SELECT 1 FROM rubrics WHERE rubric_hash = ?", [rubric.content_hash]
+        ).fetchone()
+        if exists:
+            return
+        rows = [
+            (rubric.content_hash, i, s.id, s.title, c.id, c.title, c.points, c.critical, c.coaching)
+            for i, (s, c) in enumerate(rubric.criteria())
+        ]
+        with self._transaction():
+            self.con.execute(
+                "INSERT INTO rubrics VALUES (?, ?, ?, ?, ?, ?)",
+                [rubric.content_hash, rubric.id, rubric.name, rubric.pass_mark, yaml_text, _now()],
+            )
+            self.con.executemany("INSERT INTO criteria VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def save_call(self, info: CallInfo, transcript: Transcript, scorecard: Scorecard | None,
+                  run_id: str | None = None) -> None:
+        """Write one call's transcript and scorecard in one transaction, replacing earlier rows."""
+        with self._transaction():
+            self._write_transcript(info, transcript)
+            if scorecard is not None:
+                self._write_scorecard(info.call_id, scorecard, run_id)
+            self.con.execute("DELETE FROM failures WHERE file = ?", [info.file])
+
+    def save_scorecard(self, call_id: str, scorecard: Scorecard, run_id: str | None = None) -> None:
+        """Write (or replace) one scorecard of a stored call."""
+        with self._transaction():
+            self._write_scorecard(call_id, scorecard, run_id)
+
+    def record_failure(self, file: str, call_id: str | None, reason: str, run_id: str | None) -> None:
+        """Remember that a file could not be processed, replacing its earlier failure."""
+        with self._transaction():
+            self.con.execute("DELETE FROM failures WHERE file = ?", [file])
+            self.con.execute("INSERT INTO failures VALUES (?, ?, ?, ?, ?)", [file, call_id, reason, run_id, _now()])
+
+    def start_run(self, run_id: str, rubric_hash: str, model: str, files: int) -> None:
+        self.con.execute(
+            "INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, 0, 0)", [run_id, _now(), rubric_hash, model, files]
+        )
+
+    def finish_run(self, run_id: str, scored: int, failed: int) -> None:
+        self.con.execute(
+            "UPDATE runs SET finished_at = ?, scored = ?, failed = ? WHERE run_id = ?",
+            [_now(), scored, failed, run_id],
+        )
+
+    def _transaction(self):
+        return _Transaction(self.con)
+
+    def _write_transcript(self, info: CallInfo, t: Transcript) -> None:
+        self.con.execute("DELETE FROM turns WHERE call_id = ?", [info.call_id])
+        self.con.execute("DELETE FROM calls WHERE call_id = ?", [info.call_id])
+        self.con.execute(
+            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
+             t.duration, t.language, t.language_probability, t.channels, t.model,
+             json.dumps(t.warnings), _now()],
+        )
+        rows = [
+            (info.call_id, i, turn.speaker, turn.role.value, turn.start, turn.end, turn.text,
+             json.dumps([[w.text, w.start, w.end, w.probability] for w in turn.words]))
+            for i, turn in enumerate(t.turns)
+        ]
+        if rows:
+            self.con.executemany("INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+
+    def _write_scorecard(self, call_id: str, card: Scorecard, run_id: str | None) -> None:
+        for table in _SCORE_TABLES:
+            self.con.execute(f"DELETE FROM {table} WHERE call_id = ? AND rubric_hash = ?", [call_id, card.rubric_hash])
+        key = [call_id, card.rubric_hash]
+        self.con.execute(
+            "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            key + [card.rubric_id, card.score, card.passed, card.auto_failed, card.pass_mark,
+                   json.dumps(card.flags), _now(), run_id],
+        )
+        self.con.executemany(
+            "INSERT INTO section_scores VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [key + [s.section_id, s.name, s.weight, s.points_awarded, s.points_possible] for s in card.sections],
+        )
+        self.con.executemany(
+            "INSERT INTO criterion_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [key + [r.section_id, r.criterion_id, r.name, r.outcome.value, r.points_awarded,
+                    r.points_possible, r.critical, r.note] for r in card.results],
+        )
+        evidence = [
+            key + [r.criterion_id, i, e.kind, e.quote, e.role, e.start, e.end]
+            for r in card.results for i, e in enumerate(r.evidence)
+        ]
+        if evidence:
+            self.con.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", evidence)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def query(self, sql: str, params: list | None = None) -> list[dict]:
+        """Rows of a parameterised query as dicts."""
+        cur = self.con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def scored_hash(self, call_id: str, rubric_hash: str) -> str | None:
+        """Content hash of the audio a stored scorecard came from, if the call is scored."""
+        row = self.con.execute(
+            "SELECT c.content_hash FROM calls c JOIN scorecards s USING (call_id) "
+            "WHERE c.call_id = ? AND s.rubric_hash = ?", [call_id, rubric_hash]
+        ).fetchone()
+        return row[0] if row else None
+
+
+class _Transaction:
+    def __init__(self, con: duckdb.DuckDBPyConnection):
+        self.con = con
+
+    def __enter__(self):
+        self.con.execute("BEGIN TRANSACTION")
+
+    def __exit__(self, exc_type, exc, tb):
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        return False

@@ -1,0 +1,146 @@
+"""Plain data shared by every stage: transcribe -> scoring -> store -> reports.
+
+Nothing here knows about audio decoding, rubrics' YAML or the database; each stage
+imports these types and no stage imports another stage's internals.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Role(str, Enum):
+    """Who a speaker is in the call."""
+
+    AGENT = "agent"
+    CUSTOMER = "customer"
+    UNKNOWN = "unknown"
+
+
+class Outcome(str, Enum):
+    """Result of one criterion on one call."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    NA = "na"
+
+
+@dataclass(frozen=True)
+class Word:
+    """One recognised word with its time span in seconds from the start of the call."""
+
+    text: str
+    start: float
+    end: float
+    probability: float = 1.0
+    speaker: str = ""
+
+
+@dataclass
+class Turn:
+    """Consecutive words of one speaker."""
+
+    speaker: str
+    role: Role
+    start: float
+    end: float
+    text: str
+    words: list[Word] = field(default_factory=list)
+
+
+@dataclass
+class Transcript:
+    """A whole call as text: turns in time order plus what is known about the audio."""
+
+    turns: list[Turn]
+    language: str
+    duration: float
+    language_probability: float | None = None
+    channels: int = 1
+    model: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    def turns_of(self, role: Role | None) -> list[Turn]:
+        """Turns spoken by `role`, or all turns when `role` is None."""
+        return [t for t in self.turns if role is None or t.role == role]
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Why a criterion got its outcome: a quote with speaker and time, or the window searched."""
+
+    quote: str
+    role: str
+    start: float
+    end: float
+    kind: str = "quote"  # "quote" for matched text, "window" for the span searched on a miss
+
+
+@dataclass
+class CriterionResult:
+    """Outcome of one rubric criterion on one call."""
+
+    section_id: str
+    criterion_id: str
+    name: str
+    outcome: Outcome
+    points_awarded: float
+    points_possible: float
+    critical: str | None = None
+    evidence: list[Evidence] = field(default_factory=list)
+    note: str = ""
+
+    @property
+    def auto_failed(self) -> bool:
+        return self.critical == "auto_fail" and self.outcome == Outcome.FAIL
+
+
+@dataclass
+class SectionScore:
+    """Points of one rubric section on one call (None when every criterion was N/A)."""
+
+    section_id: str
+    name: str
+    weight: float
+    points_awarded: float
+    points_possible: float
+
+    @property
+    def fraction(self) -> float | None:
+        return None if self.points_possible == 0 else self.points_awarded / self.points_possible
+
+
+@dataclass
+class Scorecard:
+    """A call scored against one rubric."""
+
+    rubric_id: str
+    rubric_hash: str
+    results: list[CriterionResult]
+    sections: list[SectionScore]
+    score: float
+    passed: bool
+    auto_failed: bool
+    pass_mark: float
+    flags: list[str] = field(default_factory=list)
+
+    def result(self, criterion_id: str) -> CriterionResult:
+        """The result of one criterion by id."""
+        for r in self.results:
+            if r.criterion_id == criterion_id:
+                return r
+        raise KeyError(criterion_id)
+
+
+def to_plain(obj: Any) -> Any:
+    """Dataclass tree -> JSON-ready dicts and lists (enums become their values)."""
+    if isinstance(obj, Enum):
+        return obj.value
+    if hasattr(obj, "__dataclass_fields__"):
+        return {k: to_plain(v) for k, v in asdict(obj).items()}
+    if isinstance(obj, dict):
+        return {k: to_plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_plain(v) for v in obj]
+    return obj

@@ -1,0 +1,1 @@
+"""HTML reports rendered from the database only (never re-scores)."""

@@ -1,0 +1,52 @@
+"""Call events found from timing and speech: holds."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from qa_types import Role
+from scoring.calltext import CallText
+from scoring.text import PhraseMatcher
+
+
+@dataclass(frozen=True)
+class Event:
+    """Something that happened in the call, from `start` to `end` seconds."""
+
+    kind: str
+    start: float
+    end: float
+    announced: bool = False
+
+
+def silences(call: CallText, min_length: float) -> list[tuple[float, float]]:
+    """Stretches of at least `min_length` seconds, inside the call, where nobody speaks."""
+    spans = sorted((t.start, t.end) for t in call.transcript.turns)
+    gaps, covered_until = [], None
+    for start, end in spans:
+        if covered_until is not None and start - covered_until >= min_length:
+            gaps.append((covered_until, start))
+        covered_until = end if covered_until is None else max(covered_until, end)
+    return gaps
+
+
+def find_holds(
+    call: CallText,
+    hold_request: PhraseMatcher | None,
+    min_agent_silence: float,
+    min_dead_air: float,
+) -> list[Event]:
+    """Holds: an agent hold request followed by agent silence of `min_agent_silence` seconds,
+    or any stretch of `min_dead_air` seconds where nobody speaks (an unannounced hold)."""
+    agent_turns = [t for t in call.transcript.turns if t.role == Role.AGENT]
+    holds: list[Event] = []
+    if hold_request is not None:
+        for match in call.find(hold_request, "agent"):
+            following = [t.start for t in agent_turns if t.start > match.end]
+            resume = min(following) if following else call.transcript.duration
+            silent_from = max([match.end] + [t.end for t in agent_turns if t.start <= match.end])
+            if resume - silent_from >= min_agent_silence:
+                holds.append(Event("hold", silent_from, resume, announced=True))
+    for start, end in silences(call, min_dead_air):
+        if not any(h.start < end and h.end > start for h in holds):
+            holds.append(Event("hold", start, end))
+    return sorted(holds, key=lambda e: e.start)

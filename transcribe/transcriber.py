@@ -1,0 +1,140 @@
+"""The one entry point from a recording to a `Transcript`.
+
+Stereo recordings are transcribed channel by channel (one channel is the agent, the other
+the customer); mono recordings are transcribed whole with role `unknown` until speakers
+are separated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from qa_types import Role, Transcript, Word
+from transcribe.audio import SAMPLE_RATE, DecodedAudio, load_audio
+from transcribe.model import resolve_model
+from transcribe.turns import words_to_turns
+
+MONO_WARNING = "mono recording: speakers are not separated, roles stored as unknown"
+
+
+@dataclass
+class TranscriberOptions:
+    """Settings for faster-whisper.
+
+    model: faster-whisper model name ("small", "large-v3", ...) or local directory; None or
+        "base" is the shipped multilingual base model.
+    device: "cpu", "cuda" or "auto".
+    compute_type: "default" picks int8 on CPU and float16 on GPU.
+    beam_size: beam search width (faster-whisper's default 5).
+    vad_filter: skip non-speech with the bundled Silero VAD.
+    cpu_threads: 0 lets CTranslate2 decide.
+    """
+
+    model: str | None = None
+    device: str = "cpu"
+    compute_type: str = "default"
+    beam_size: int = 5
+    vad_filter: bool = True
+    cpu_threads: int = 0
+
+
+def _device(requested: str) -> str:
+    if requested != "auto":
+        return requested
+    import ctranslate2
+
+    return "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+
+
+class Transcriber:
+    """Loads the Whisper model once and turns recordings into transcripts."""
+
+    def __init__(self, options: TranscriberOptions | None = None):
+        from faster_whisper import WhisperModel
+
+        self.options = options or TranscriberOptions()
+        device = _device(self.options.device)
+        compute_type = self.options.compute_type
+        if compute_type == "default":
+            compute_type = "float16" if device == "cuda" else "int8"
+        self.model_name = self.options.model or "base"
+        self.model = WhisperModel(
+            resolve_model(self.options.model),
+            device=device,
+            compute_type=compute_type,
+            cpu_threads=self.options.cpu_threads,
+        )
+
+    def transcribe_channel(
+        self, samples: np.ndarray, language: str | None, speaker: str
+    ) -> tuple[list[Word], str, float]:
+        """Words of one channel, with the language used and its probability."""
+        segments, info = self.model.transcribe(
+            samples,
+            language=language,
+            beam_size=self.options.beam_size,
+            word_timestamps=True,
+            vad_filter=self.options.vad_filter,
+        )
+        words = [
+            Word(text=w.word, start=round(w.start, 3), end=round(w.end, 3),
+                 probability=round(w.probability, 4), speaker=speaker)
+            for segment in segments
+            for w in (segment.words or [])
+        ]
+        return words, info.language, info.language_probability
+
+    def transcribe(
+        self,
+        path: str | Path,
+        *,
+        language: str | None = None,
+        agent_channel: int = 0,
+        audio: DecodedAudio | None = None,
+    ) -> Transcript:
+        """Transcribe one recording.
+
+        language: ISO code from the call's metadata; None detects it (and stores its probability).
+        agent_channel: which channel of a stereo file is the agent (0 = left, 1 = right).
+        """
+        audio = audio or load_audio(path)
+        if len(audio.channels) == 2:
+            return self._transcribe_stereo(audio, language, agent_channel)
+        words, lang, prob = self.transcribe_channel(audio.channels[0], language, "S0")
+        return Transcript(
+            turns=words_to_turns(words, {}),
+            language=lang,
+            language_probability=None if language else prob,
+            duration=audio.duration,
+            channels=audio.source_channels,
+            model=self.model_name,
+            warnings=[MONO_WARNING],
+        )
+
+    def _transcribe_stereo(
+        self, audio: DecodedAudio, language: str | None, agent_channel: int
+    ) -> Transcript:
+        if agent_channel not in (0, 1):
+            raise ValueError(f"agent_channel must be 0 or 1, not {agent_channel}")
+        customer_channel = 1 - agent_channel
+        speakers = {agent_channel: "agent", customer_channel: "customer"}
+        roles = {"agent": Role.AGENT, "customer": Role.CUSTOMER}
+        # The agent channel goes first: its language, when detected, is used for the customer too.
+        agent_words, lang, prob = self.transcribe_channel(
+            audio.channels[agent_channel], language, speakers[agent_channel]
+        )
+        customer_words, _, _ = self.transcribe_channel(
+            audio.channels[customer_channel], lang, speakers[customer_channel]
+        )
+        return Transcript(
+            turns=words_to_turns(agent_words + customer_words, roles),
+            language=lang,
+            language_probability=None if language else prob,
+            duration=audio.duration,
+            channels=2,
+            model=self.model_name,
+        )
+
+
