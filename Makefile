@@ -1,0 +1,22 @@
+# Two entry points: `make demo` scores the shipped example calls, `make test` runs the tests.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/qa score examples --metadata examples/calls.csv --db qa.duckdb
+	$(BIN)/qa report --db qa.duckdb --out reports
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+clean:
+	rm -rf qa.duckdb reports/index.html reports/agents reports/calls
