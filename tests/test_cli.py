@@ -1,0 +1,59 @@
+"""CLI errors for a user's mistakes: one line naming the file and the fault, no traceback."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from rubrics import rubric_path
+
+
+def qa(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=120)
+
+
+def _one_line_error(run: subprocess.CompletedProcess) -> str:
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("edit, expected", [
+    (("sections:", "sections: ["), "invalid YAML"),
+    (("        points: 10\n        check: {phrases: $greeting", "        points: 10\n        colour: red\n        check: {phrases: $greeting"),
+     "sections[0].criteria[0].colour: Extra inputs are not permitted"),
+    (("    weight: 20\n    criteria:\n      - id: greeting", "    weight: lots\n    criteria:\n      - id: greeting"),
+     "sections[0].weight: Input should be a valid number"),
+])
+def test_broken_rubric_is_one_line_with_file_path_and_line(tmp_path, edit, expected):
+    text = rubric_path("inbound_support").read_text(encoding="utf-8")
+    assert edit[0] in text
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
+    (tmp_path / "a.wav").write_bytes(b"")
+    line = _one_line_error(qa("score", "a.wav", "--rubric", str(broken), cwd=tmp_path))
+    assert str(broken) in line and expected in line
+    assert line.split(str(broken) + ":")[1].split(":")[0].isdigit()  # the line number
+
+
+def test_metadata_without_file_column(tmp_path):
+    (tmp_path / "calls.csv").write_text("call_id,agent\nc1,alice\n")
+    (tmp_path / "a.wav").write_bytes(b"")
+    line = _one_line_error(qa("score", "a.wav", "--metadata", "calls.csv", cwd=tmp_path))
+    assert "calls.csv" in line and "missing required column 'file'" in line
+
+
+def test_report_without_database(tmp_path):
+    line = _one_line_error(qa("report", "--db", "none.duckdb", cwd=tmp_path))
+    assert "none.duckdb: database not found" in line
+
+
+def test_help_lists_the_commands(tmp_path):
+    run = qa("--help", cwd=tmp_path)
+    assert run.returncode == 0
+    for command in ("score", "report", "failures"):
+        assert command in run.stdout
