@@ -112,6 +112,32 @@ class SectionScore:
 
 
 @dataclass
+class CallMetrics:
+    """Timing measurements of one call, shared by checks and reports (seconds)."""
+
+    duration_s: float
+    talk_s: dict[str, float] = field(default_factory=dict)          # role -> seconds speaking
+    talk_to_listen: float | None = None                              # agent talk / customer talk
+    dead_air: list[tuple[float, float]] = field(default_factory=list)
+    dead_air_s: float = 0.0
+    overtalk: list[tuple[float, float]] = field(default_factory=list)
+    overtalk_s: float = 0.0
+    holds: list[tuple[float, float]] = field(default_factory=list)
+    longest_hold_s: float = 0.0
+    words_per_minute: dict[str, float] = field(default_factory=dict)
+    longest_agent_monologue_s: float = 0.0
+    agent_interruptions: int = 0
+
+    @property
+    def overtalk_count(self) -> int:
+        return len(self.overtalk)
+
+    @property
+    def hold_count(self) -> int:
+        return len(self.holds)
+
+
+@dataclass
 class Scorecard:
     """A call scored against one rubric."""
 
@@ -124,6 +150,7 @@ class Scorecard:
     auto_failed: bool
     pass_mark: float
     flags: list[str] = field(default_factory=list)
+    metrics: CallMetrics | None = None
 
     def result(self, criterion_id: str) -> CriterionResult:
         """The result of one criterion by id."""

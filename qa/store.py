@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from qa_types import Scorecard, Transcript
+from qa_types import Scorecard, Transcript, to_plain
 from scoring.rubric import Rubric
 
 SCHEMA = """
@@ -72,6 +72,7 @@ CREATE TABLE IF NOT EXISTS scorecards (
     auto_failed BOOLEAN,
     pass_mark DOUBLE,
     flags VARCHAR,
+    metrics VARCHAR,
     scored_at TIMESTAMP,
     run_id VARCHAR,
     PRIMARY KEY (call_id, rubric_hash)
@@ -259,9 +260,9 @@ class Store:
             self.con.execute(f"DELETE FROM {table} WHERE call_id = ? AND rubric_hash = ?", [call_id, card.rubric_hash])
         key = [call_id, card.rubric_hash]
         self.con.execute(
-            "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             key + [card.rubric_id, card.score, card.passed, card.auto_failed, card.pass_mark,
-                   json.dumps(card.flags), _now(), run_id],
+                   json.dumps(card.flags), json.dumps(to_plain(card.metrics)), _now(), run_id],
         )
         self.con.executemany(
             "INSERT INTO section_scores VALUES (?, ?, ?, ?, ?, ?, ?)",

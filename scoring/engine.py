@@ -4,6 +4,7 @@ from __future__ import annotations
 from qa_types import CriterionResult, Evidence, Outcome, Scorecard, SectionScore, Transcript
 from scoring.calltext import CallText
 from scoring.events import Event, find_holds
+from scoring.metrics import compute_metrics
 from scoring.rubric import Check, Criterion, PhraseSpec, Rubric, Window
 from scoring.text import PhraseMatcher
 
@@ -42,7 +43,9 @@ class RubricScorer:
             self._criterion(section.id, criterion, call, {"hold": holds})
             for section, criterion in self.rubric.criteria()
         ]
-        return self._total(results)
+        card = self._total(results)
+        card.metrics = compute_metrics(transcript, [(h.start, h.end) for h in holds])
+        return card
 
     def _criterion(self, section_id: str, criterion: Criterion, call: CallText,
                    events: dict[str, list[Event]]) -> CriterionResult:
