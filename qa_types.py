@@ -150,6 +150,7 @@ class Scorecard:
     auto_failed: bool
     pass_mark: float
     flags: list[str] = field(default_factory=list)
+    band: str | None = None
     metrics: CallMetrics | None = None
 
     def result(self, criterion_id: str) -> CriterionResult:

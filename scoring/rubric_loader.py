@@ -14,6 +14,10 @@ from scoring.rubric import Rubric, content_hash
 class RubricError(Exception):
     """A rubric file cannot be used; the message is one line: file:line: yaml.path: fault."""
 
+    def __init__(self, message: str, problems: list[str] | None = None):
+        super().__init__(message)
+        self.problems = problems or [message]
+
 
 def _yaml_path(loc: tuple) -> str:
     out = ""
@@ -22,47 +26,48 @@ def _yaml_path(loc: tuple) -> str:
     return out or "(top level)"
 
 
-def _line_of(tree: Any, loc: tuple) -> int | None:
-    """1-based line of the deepest node of `loc` that exists in the parsed YAML."""
-    node, line = tree, None
-    for part in loc:
+def _locate(tree: Any, loc: tuple) -> tuple[tuple, int | None]:
+    """The YAML path of a pydantic error location and its 1-based line.
+
+    Parts that are not keys in the YAML (union branch and tag names pydantic adds) are dropped,
+    except a final one (a missing field is named but absent).
+    """
+    node, path, line = tree, [], None
+    for i, part in enumerate(loc):
         lc = getattr(node, "lc", None)
-        try:
-            if isinstance(part, int) and isinstance(node, list):
-                if lc is not None:
-                    line = lc.item(part)[0] + 1
-                node = node[part]
-            elif isinstance(node, dict) and part in node:
-                if lc is not None:
-                    line = lc.key(part)[0] + 1
-                node = node[part]
-            else:
-                break
-        except (KeyError, IndexError, TypeError):
-            break
+        if isinstance(node, list) and isinstance(part, int) and part < len(node):
+            line = lc.item(part)[0] + 1 if lc is not None else line
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and part in node:
+            line = lc.key(part)[0] + 1 if lc is not None else line
+            node = node[part]
+            path.append(part)
+        elif i == len(loc) - 1 and isinstance(part, str) and "[" not in part:
+            path.append(part)
     if line is None and getattr(tree, "lc", None) is not None:
         line = tree.lc.line + 1
-    return line
+    return tuple(path), line
 
 
-def _pydantic_loc(error: dict) -> tuple:
-    # Drop union/tag branch names pydantic inserts (e.g. 'str', 'dict[str,list[str]]').
-    return tuple(p for p in error["loc"] if isinstance(p, int) or not any(c in p for c in "[]"))
+def _phrase_refs(rubric: Rubric) -> list[tuple[tuple, object]]:
+    """(YAML path, phrase spec) of every phrase list the rubric uses."""
+    refs: list[tuple[tuple, object]] = []
+    if rubric.settings.hold_request is not None:
+        refs.append((("settings", "hold_request"), rubric.settings.hold_request))
+    for si, section in enumerate(rubric.sections):
+        for ci, criterion in enumerate(section.criteria):
+            base = ("sections", si, "criteria", ci)
+            for key in ("applies_when", "check"):
+                check = getattr(criterion, key)
+                if check is not None:
+                    refs += [(base + (key,) + loc, spec) for loc, spec in check.phrase_specs()]
+    return refs
 
 
 def _unknown_phrase_sets(rubric: Rubric) -> list[tuple[tuple, str]]:
     faults = []
-    if isinstance(rubric.settings.hold_request, str):
-        refs = [(("settings", "hold_request"), rubric.settings.hold_request)]
-    else:
-        refs = []
-    for si, section in enumerate(rubric.sections):
-        for ci, criterion in enumerate(section.criteria):
-            base = ("sections", si, "criteria", ci)
-            refs += [(base + ("check", k), getattr(criterion.check, k)) for k in ("phrases", "absent")]
-            if criterion.applies_when is not None:
-                refs.append((base + ("applies_when", "phrases"), criterion.applies_when.phrases))
-    for loc, spec in refs:
+    for loc, spec in _phrase_refs(rubric):
         if isinstance(spec, str):
             if not spec.startswith("$"):
                 faults.append((loc, f"phrase set reference must start with '$', got '{spec}'"))
@@ -71,8 +76,7 @@ def _unknown_phrase_sets(rubric: Rubric) -> list[tuple[tuple, str]]:
     return faults
 
 
-def parse_rubric(text: str, source: str = "<rubric>") -> Rubric:
-    """Validate rubric YAML text; RubricError names `source`, the line and the YAML path."""
+def _read_yaml(text: str, source: str) -> Any:
     try:
         tree = YAML(typ="rt").load(text)
     except MarkedYAMLError as exc:
@@ -83,21 +87,47 @@ def parse_rubric(text: str, source: str = "<rubric>") -> Rubric:
         raise RubricError(f"{source}: invalid YAML: {exc}") from None
     if not isinstance(tree, dict):
         raise RubricError(f"{source}:1: a rubric must be a YAML mapping with id, name and sections")
+    return tree
+
+
+def parse_rubric(text: str, source: str = "<rubric>") -> Rubric:
+    """Validate rubric YAML text; RubricError names `source`, the line and the YAML path.
+
+    The message is the first fault (plus how many more); `.problems` lists all of them.
+    """
+    tree = _read_yaml(text, source)
     try:
         rubric = Rubric.model_validate(_plain(tree))
     except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = _pydantic_loc(first)
-        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
-        raise RubricError(
-            f"{source}:{_line_of(tree, loc)}: {_yaml_path(loc)}: {first['msg']}{more}"
-        ) from None
-    faults = _unknown_phrase_sets(rubric)
+        problems = []
+        for error in exc.errors():
+            path, line = _locate(tree, error["loc"])
+            problems.append(f"{source}:{line}: {_yaml_path(path)}: {error['msg']}")
+        problems = list(dict.fromkeys(problems))
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise RubricError(problems[0] + more, problems) from None
+    faults = [f"{source}:{_locate(tree, loc)[1]}: {_yaml_path(loc)}: {msg}" for loc, msg in _unknown_phrase_sets(rubric)]
     if faults:
-        loc, msg = faults[0]
-        raise RubricError(f"{source}:{_line_of(tree, loc)}: {_yaml_path(loc)}: {msg}")
+        more = f" (and {len(faults) - 1} more)" if len(faults) > 1 else ""
+        raise RubricError(faults[0] + more, faults)
     rubric.content_hash = content_hash(text)
     return rubric
+
+
+def lint_warnings(rubric: Rubric, text: str, source: str) -> list[str]:
+    """Problems that do not stop scoring: declared languages a phrase set has no phrases for,
+    phrase sets never used."""
+    tree = _read_yaml(text, source)
+    used = {spec[1:] for _, spec in _phrase_refs(rubric) if isinstance(spec, str)}
+    warnings = []
+    for name, table in rubric.phrase_sets.items():
+        line = _locate(tree, ("phrase_sets", name))[1]
+        missing = [lang for lang in rubric.languages if not table.get(lang)]
+        if missing:
+            warnings.append(f"{source}:{line}: phrase_sets.{name}: no phrases for {', '.join(missing)}")
+        if name not in used:
+            warnings.append(f"{source}:{line}: phrase_sets.{name}: never used")
+    return warnings
 
 
 def _plain(node: Any) -> Any:

@@ -1,0 +1,69 @@
+"""Combinations of checks: all, any, not."""
+from __future__ import annotations
+
+from pydantic import ConfigDict, Field
+
+from qa_types import Outcome
+from scoring.checks.base import BaseCheck, CheckContext, CheckResult
+
+
+class AllCheck(BaseCheck):
+    """Passes when every applicable sub-check passes; N/A when none applies."""
+
+    all: list["Check"] = Field(min_length=1)
+
+    def evaluate(self, ctx: CheckContext) -> CheckResult:
+        results = [c.evaluate(ctx) for c in self.all]
+        applicable = [r for r in results if r.outcome != Outcome.NA]
+        if not applicable:
+            return CheckResult.na("no sub-check applies")
+        failed = [r for r in applicable if r.outcome == Outcome.FAIL]
+        chosen = failed or applicable
+        return CheckResult(Outcome.FAIL if failed else Outcome.PASS,
+                           [e for r in chosen for e in r.evidence], "; ".join(r.note for r in chosen if r.note))
+
+    def describe(self) -> str:
+        return "all of: " + "; ".join(c.describe() for c in self.all)
+
+    def phrase_specs(self):
+        return [(("all", i) + loc, spec) for i, c in enumerate(self.all) for loc, spec in c.phrase_specs()]
+
+
+class AnyCheck(BaseCheck):
+    """Passes when at least one sub-check passes; N/A when none applies."""
+
+    any: list["Check"] = Field(min_length=1)
+
+    def evaluate(self, ctx: CheckContext) -> CheckResult:
+        results = [c.evaluate(ctx) for c in self.any]
+        applicable = [r for r in results if r.outcome != Outcome.NA]
+        if not applicable:
+            return CheckResult.na("no sub-check applies")
+        passed = [r for r in applicable if r.outcome == Outcome.PASS]
+        chosen = passed or applicable
+        return CheckResult(Outcome.PASS if passed else Outcome.FAIL,
+                           [e for r in chosen for e in r.evidence], "; ".join(r.note for r in chosen if r.note))
+
+    def describe(self) -> str:
+        return "any of: " + "; ".join(c.describe() for c in self.any)
+
+    def phrase_specs(self):
+        return [(("any", i) + loc, spec) for i, c in enumerate(self.any) for loc, spec in c.phrase_specs()]
+
+
+class NotCheck(BaseCheck):
+    """Passes when the sub-check fails (and the other way round); N/A stays N/A."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    negated: "Check" = Field(alias="not")
+
+    def evaluate(self, ctx: CheckContext) -> CheckResult:
+        inner = self.negated.evaluate(ctx)
+        flipped = {Outcome.PASS: Outcome.FAIL, Outcome.FAIL: Outcome.PASS, Outcome.NA: Outcome.NA}
+        return CheckResult(flipped[inner.outcome], inner.evidence, inner.note)
+
+    def describe(self) -> str:
+        return f"not ({self.negated.describe()})"
+
+    def phrase_specs(self):
+        return [(("not",) + loc, spec) for loc, spec in self.negated.phrase_specs()]

@@ -1,0 +1,82 @@
+"""Phrase checks: something said (`phrases`) or never said (`absent`), by whom and where."""
+from __future__ import annotations
+
+from typing import Literal, Union
+
+from pydantic import Field
+
+from qa_types import Evidence, Outcome
+from scoring.checks.base import BaseCheck, CheckContext, CheckResult
+from scoring.checks.window import Window
+
+LanguagePhrases = dict[str, list[str]]
+PhraseSpec = Union[str, LanguagePhrases]  # "$set_name" or {lang: [phrase, ...]}
+Speaker = Literal["agent", "customer", "any"]
+
+
+def spec_name(spec: PhraseSpec) -> str:
+    return spec if isinstance(spec, str) else "the listed phrases"
+
+
+class _PhraseSearch(BaseCheck):
+    speaker: Speaker = Field("agent", description="Whose speech is searched: agent, customer or any.")
+    within: Window | None = Field(None, description="Limit the search to part of the call.")
+    fuzzy: bool = Field(True, description="Allow one or two letters of ASR slip in longer words.")
+
+    def _search(self, spec: PhraseSpec, ctx: CheckContext):
+        """(matches, windows searched) or a CheckResult when the search cannot run."""
+        matcher = ctx.matcher(spec, ctx.call.lang, self.fuzzy)
+        if matcher is None:
+            return CheckResult.na(f"rubric has no '{ctx.call.lang}' phrases for {spec_name(spec)}")
+        windows = self.within.spans(ctx) if self.within else None
+        if windows == []:
+            return CheckResult.na(f"no {self.within.describe().split(' ')[-1]} to search around")
+        return ctx.call.find(matcher, self.speaker, windows), windows
+
+    def _where(self) -> str:
+        return f" {self.within.describe()}" if self.within else ""
+
+
+class PhrasesCheck(_PhraseSearch):
+    """Passes when `speaker` says any of the phrases (matched on lemmas) in the window."""
+
+    phrases: PhraseSpec = Field(description="Phrases per language, or $name of a phrase set.")
+
+    def evaluate(self, ctx: CheckContext) -> CheckResult:
+        found = self._search(self.phrases, ctx)
+        if isinstance(found, CheckResult):
+            return found
+        matches, windows = found
+        if matches:
+            return CheckResult(Outcome.PASS, [m.evidence() for m in matches])
+        searched = [Evidence(quote="", role=self.speaker, start=round(a, 2), end=round(b, 2), kind="window")
+                    for a, b in (windows or [(0.0, ctx.duration)])]
+        return CheckResult(Outcome.FAIL, searched,
+                           f"no {self.speaker} phrase of {spec_name(self.phrases)}{self._where()}")
+
+    def describe(self) -> str:
+        return f"{self.speaker} says one of {spec_name(self.phrases)}{self._where()}"
+
+    def phrase_specs(self):
+        return [(("phrases",), self.phrases)]
+
+
+class AbsentCheck(_PhraseSearch):
+    """Passes when `speaker` says none of the phrases in the window (e.g. abusive language)."""
+
+    absent: PhraseSpec = Field(description="Prohibited phrases per language, or $name of a phrase set.")
+
+    def evaluate(self, ctx: CheckContext) -> CheckResult:
+        found = self._search(self.absent, ctx)
+        if isinstance(found, CheckResult):
+            return found
+        matches, _ = found
+        if matches:
+            return CheckResult(Outcome.FAIL, [m.evidence() for m in matches], "prohibited phrase said")
+        return CheckResult(Outcome.PASS, note=f"no {self.speaker} phrase of {spec_name(self.absent)}")
+
+    def describe(self) -> str:
+        return f"{self.speaker} never says any of {spec_name(self.absent)}{self._where()}"
+
+    def phrase_specs(self):
+        return [(("absent",), self.absent)]
