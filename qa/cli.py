@@ -6,6 +6,7 @@ from typing import Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -19,11 +20,20 @@ app = typer.Typer(
 console = Console()
 err = Console(stderr=True)
 
+
+def _register_subcommands() -> None:
+    from qa.rubric_cli import rubric_app
+
+    app.add_typer(rubric_app, name="rubric")
+
+
+_register_subcommands()
+
 DB_OPTION = typer.Option(Path("qa.duckdb"), "--db", help="DuckDB file holding calls and scores.")
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
 
 
@@ -72,7 +82,7 @@ def score(
                 def done(outcome) -> None:
                     progress.update(task, advance=1, description=f"scoring ({outcome.call_id})")
                     if outcome.status == "failed":
-                        progress.console.print(f"[red]failed[/] {outcome.reason}", highlight=False)
+                        progress.console.print(f"[red]failed[/] {escape(outcome.reason)}", highlight=False)
 
                 result = runner.run(files, on_done=done)
     except (StoreError, ModelError) as exc:
@@ -90,9 +100,10 @@ def _print_summary(result, rubric_id: str, db: Path) -> None:
         if o.status == "scored":
             card = o.scorecard
             verdict = "[red]AUTO-FAIL[/]" if card.auto_failed else ("[green]pass[/]" if card.passed else "[yellow]fail[/]")
-            table.add_row(o.call_id, o.agent or "", o.language or "", f"{card.score:.0f}", verdict, o.reason)
+            table.add_row(escape(o.call_id), escape(o.agent or ""), o.language or "", f"{card.score:.0f}", verdict,
+                          escape(o.reason))
         else:
-            table.add_row(o.call_id, o.agent or "", "", "", o.status, o.reason)
+            table.add_row(escape(o.call_id), escape(o.agent or ""), "", "", o.status, escape(o.reason))
     console.print(table)
     console.print(f"{len(result.of('scored'))} scored, {len(result.of('skipped'))} skipped, "
                   f"{len(result.of('failed'))} failed (run {result.run_id})")
@@ -128,7 +139,7 @@ def failures(db: Path = DB_OPTION) -> None:
     for col in ("file", "reason", "when"):
         table.add_column(col)
     for row in rows:
-        table.add_row(row["file"], row["reason"], str(row["failed_at"])[:19])
+        table.add_row(escape(row["file"]), escape(row["reason"]), str(row["failed_at"])[:19])
     console.print(table if rows else "no failures recorded")
 
 

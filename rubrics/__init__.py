@@ -10,7 +10,8 @@ DEFAULT_RUBRIC = "inbound_support"
 def shipped() -> dict[str, Path]:
     """Name -> path of every shipped rubric."""
     root = resources.files(__name__)
-    return {p.name.removesuffix(".yaml"): Path(str(p)) for p in root.iterdir() if p.name.endswith(".yaml")}
+    return {p.name.removesuffix(".yaml"): Path(str(p)) for p in root.iterdir()
+            if p.name.endswith(".yaml") and not p.name.endswith(".tests.yaml")}
 
 
 def rubric_path(name_or_path: str | None) -> Path:

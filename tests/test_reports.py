@@ -8,8 +8,8 @@ from tests.builders import transcript
 from tests.test_scoring_engine import GOOD_CALL
 
 HOSTILE = [
-    ("customer", 24.5, 26.0, "<script>alert(1)</script>"),
-    ("customer", 26.5, 28.0, '"><img src=x onerror=alert(1)>'),
+    ("customer", 26.5, 28.0, "<script>alert(1)</script>"),
+    ("customer", 28.5, 30.0, '"><img src=x onerror=alert(1)>'),
 ]
 
 

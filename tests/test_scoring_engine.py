@@ -14,7 +14,8 @@ GOOD_CALL = [
     ("agent", 14.5, 17.0, "Does that solve your problem?"),
     ("customer", 17.5, 19.0, "Yes, thanks."),
     ("agent", 19.5, 22.0, "Is there anything else I can help with?"),
-    ("customer", 22.5, 24.0, "No, bye."),
+    ("customer", 22.5, 24.0, "No, that's all."),
+    ("agent", 24.2, 25.5, "Have a nice day, goodbye."),
 ]
 
 
@@ -29,8 +30,10 @@ def test_good_call_passes_with_na_for_hold_and_empathy(scorer):
     assert outcomes == {
         "greeting": Outcome.PASS, "empathy": Outcome.NA, "hold_permission": Outcome.NA,
         "thanks_for_holding": Outcome.NA, "confirm_resolution": Outcome.PASS,
-        "offer_more_help": Outcome.PASS, "no_abuse": Outcome.PASS,
+        "offer_more_help": Outcome.PASS, "no_abuse": Outcome.PASS, "closing": Outcome.PASS,
+        "hold_length": Outcome.NA, "dead_air": Outcome.PASS,
     }
+    assert card.band == "excellent"
     assert card.score == 100 and card.passed and not card.auto_failed
 
 
@@ -84,7 +87,7 @@ def test_unannounced_hold_fails_both_hold_criteria(scorer):
 
 
 def test_abusive_agent_line_auto_fails_the_call(scorer):
-    call = GOOD_CALL + [("agent", 24.5, 26.0, "Oh shut up, you idiot.")]
+    call = GOOD_CALL + [("agent", 26.5, 28.0, "Oh shut up, you idiot.")]
     card = scorer.score(transcript(call))
     result = card.result("no_abuse")
     assert result.outcome == Outcome.FAIL and result.evidence[0].quote == "shut up"
@@ -92,7 +95,7 @@ def test_abusive_agent_line_auto_fails_the_call(scorer):
 
 
 def test_abuse_by_customer_does_not_fail_the_agent(scorer):
-    call = GOOD_CALL + [("customer", 24.5, 26.0, "You idiot.")]
+    call = GOOD_CALL + [("customer", 26.5, 28.0, "You idiot.")]
     assert not scorer.score(transcript(call)).auto_failed
 
 

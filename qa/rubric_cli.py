@@ -1,0 +1,115 @@
+"""`qa rubric ...`: the trainer's workflow — lint, test, schema, explain."""
+from __future__ import annotations
+
+import json
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+rubric_app = typer.Typer(help="Write and check rubrics: lint, test, schema, explain.", no_args_is_help=True)
+console = Console()
+err = Console(stderr=True)
+
+
+def _resolve(file: str):
+    from rubrics import rubric_path
+
+    return rubric_path(file)
+
+
+@rubric_app.command()
+def lint(files: list[str] = typer.Argument(..., help="Rubric YAML files (or shipped rubric names).")) -> None:
+    """Check rubrics for schema and semantic errors; print every fault with its line."""
+    from scoring import RubricError, load_rubric
+    from scoring.rubric_loader import lint_warnings
+
+    failed = False
+    for file in files:
+        path = _resolve(file)
+        try:
+            rubric, text = load_rubric(path)
+        except RubricError as exc:
+            failed = True
+            for problem in exc.problems:
+                err.print(f"[red]error[/] {escape(problem)}", highlight=False, soft_wrap=True)
+            continue
+        warnings = lint_warnings(rubric, text, str(path))
+        for warning in warnings:
+            err.print(f"[yellow]warning[/] {escape(warning)}", highlight=False, soft_wrap=True)
+        console.print(f"{path}: ok ({sum(1 for _ in rubric.criteria())} criteria, {len(warnings)} warnings)",
+                      highlight=False)
+    if failed:
+        raise typer.Exit(1)
+
+
+@rubric_app.command("test")
+def test_(files: list[str] = typer.Argument(..., help="Rubric YAML files; cases are read from NAME.tests.yaml beside each.")) -> None:
+    """Run the test cases kept beside each rubric and report pass/fail per case."""
+    from scoring import RubricError, load_rubric
+    from scoring.rubric_tests import RubricTestError, load_cases, run_cases, tests_path_for
+
+    failures = 0
+    for file in files:
+        path = _resolve(file)
+        try:
+            rubric, _ = load_rubric(path)
+            cases = load_cases(tests_path_for(path))
+        except (RubricError, RubricTestError) as exc:
+            err.print(f"[red]error[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            failures += 1
+            continue
+        results = run_cases(rubric, cases)
+        for result in results:
+            mark = "[green]ok[/]  " if result.ok else "[red]FAIL[/]"
+            console.print(f"{mark} {path.name} {escape(f'[{result.language}]')} {escape(result.name)}", highlight=False)
+            for mismatch in result.mismatches:
+                console.print(f"       {escape(mismatch)}", highlight=False)
+        bad = sum(not r.ok for r in results)
+        failures += bad
+        console.print(f"{path.name}: {len(results) - bad} passed, {bad} failed", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+@rubric_app.command()
+def schema() -> None:
+    """Print the rubric JSON Schema (for editor completion and validation)."""
+    from scoring.rubric import Rubric
+
+    print(json.dumps(Rubric.model_json_schema(), indent=2, ensure_ascii=False))
+
+
+@rubric_app.command()
+def explain(file: str = typer.Argument(..., help="Rubric YAML file or shipped rubric name.")) -> None:
+    """Print the rubric as a readable scorecard."""
+    from scoring import RubricError, load_rubric
+
+    try:
+        rubric, _ = load_rubric(_resolve(file))
+    except RubricError as exc:
+        err.print(f"[red]error[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    console.print(f"[bold]{rubric.name}[/] ({rubric.id}, version {rubric.content_hash[:8]}) — pass mark {rubric.pass_mark:g}",
+                  highlight=False)
+    if rubric.description:
+        console.print(rubric.description, highlight=False)
+    if rubric.bands:
+        console.print("Bands: " + ", ".join(f"{b.label} ≥ {b.min:g}" for b in sorted(rubric.bands, key=lambda b: -b.min)),
+                      highlight=False)
+    total_weight = sum(s.effective_weight for s in rubric.sections) or 1
+    for section in rubric.sections:
+        table = Table(title=f"{section.title} — weight {section.effective_weight:g} "
+                            f"({100 * section.effective_weight / total_weight:.0f}%)", title_justify="left",
+                      show_lines=False, expand=True)
+        table.add_column("criterion", ratio=2)
+        table.add_column("points", justify="right")
+        table.add_column("passes when", ratio=4)
+        table.add_column("applies", ratio=2)
+        for c in section.criteria:
+            name = c.title + (" [red](auto-fail)[/]" if c.critical == "auto_fail" else
+                              " [yellow](flag)[/]" if c.critical == "flag" else "") + (" [cyan](bonus)[/]" if c.bonus else "")
+            table.add_row(name, f"{c.points:g}", c.check.describe(),
+                          c.applies_when.describe() if c.applies_when else "always")
+        console.print(table)

@@ -1,0 +1,117 @@
+"""Rubric test cases kept beside a rubric (`NAME.tests.yaml`), in the spirit of sqlfluff's
+and semgrep's rule tests: short transcripts with the expected outcome per criterion.
+
+    cases:
+      - name: greets in Russian
+        language: ru
+        turns:                       # [role, start s, end s, text]
+          - [agent, 0.5, 4, "Здравствуйте, спасибо за звонок!"]
+        expect: {greeting: pass, empathy: na}
+        expect_auto_fail: false      # optional
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from qa_types import Role, Transcript, Turn
+from scoring.engine import RubricScorer
+from scoring.rubric import Rubric
+
+
+class RubricTestError(Exception):
+    """The test file itself is broken."""
+
+
+class TestCase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    __test__ = False  # not a pytest class
+
+    name: str
+    language: str
+    duration: float | None = Field(None, gt=0)
+    turns: list[tuple[Literal["agent", "customer"], float, float, str]] = Field(min_length=1)
+    expect: dict[str, Literal["pass", "fail", "na"]] = Field(min_length=1)
+    expect_auto_fail: bool | None = None
+
+
+class TestFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    __test__ = False
+
+    cases: list[TestCase] = Field(min_length=1)
+
+
+@dataclass
+class CaseResult:
+    name: str
+    language: str
+    mismatches: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+
+def tests_path_for(rubric_file: str | Path) -> Path:
+    """`rubrics/x.yaml` -> `rubrics/x.tests.yaml`."""
+    path = Path(rubric_file)
+    return path.with_name(path.name.removesuffix(".yaml").removesuffix(".yml") + ".tests.yaml")
+
+
+def load_cases(path: Path) -> list[TestCase]:
+    try:
+        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
+        return TestFile.model_validate(data).cases
+    except FileNotFoundError:
+        raise RubricTestError(f"{path}: no test file (expected beside the rubric)") from None
+    except YAMLError as exc:
+        raise RubricTestError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise RubricTestError(f"{path}: {where}: {first['msg']}") from None
+
+
+def case_transcript(case: TestCase) -> Transcript:
+    turns = [Turn(speaker=role, role=Role(role), start=start, end=end, text=text)
+             for role, start, end, text in case.turns]
+    turns.sort(key=lambda t: t.start)
+    duration = case.duration or max(t.end for t in turns) + 1.0
+    return Transcript(turns=turns, language=case.language, duration=duration, channels=2)
+
+
+def run_cases(rubric: Rubric, cases: list[TestCase]) -> list[CaseResult]:
+    """Score every case and compare with its expectations."""
+    scorer = RubricScorer(rubric)
+    known = {c.id for _, c in rubric.criteria()}
+    results = []
+    for case in cases:
+        outcome = CaseResult(case.name, case.language)
+        card = scorer.score(case_transcript(case))
+        for criterion_id, expected in case.expect.items():
+            if criterion_id not in known:
+                outcome.mismatches.append(f"unknown criterion '{criterion_id}'")
+                continue
+            got = card.result(criterion_id)
+            if got.outcome.value != expected:
+                outcome.mismatches.append(f"{criterion_id}: expected {expected}, got {got.outcome.value} ({got.note})")
+        if case.expect_auto_fail is not None and card.auto_failed != case.expect_auto_fail:
+            outcome.mismatches.append(f"auto_fail: expected {case.expect_auto_fail}, got {card.auto_failed}")
+        results.append(outcome)
+    return results
+
+
+def coverage(rubric: Rubric, cases: list[TestCase]) -> dict[str, dict[str, set[str]]]:
+    """criterion id -> {"pass": languages, "fail": languages} covered by the cases."""
+    table = {c.id: {"pass": set(), "fail": set()} for _, c in rubric.criteria()}
+    for case in cases:
+        for criterion_id, expected in case.expect.items():
+            if criterion_id in table and expected in ("pass", "fail"):
+                table[criterion_id][expected].add(case.language)
+    return table
