@@ -126,6 +126,73 @@ def report(
 
 
 @app.command()
+def rescore(
+    rubric: str = typer.Option(..., "--rubric", "-r", help="Rubric YAML file, or the name of a shipped rubric."),
+    db: Path = DB_OPTION,
+    force: bool = typer.Option(False, "--force", help="Score again calls already scored with this rubric version."),
+) -> None:
+    """Score stored transcripts again with a rubric (no audio is touched)."""
+    from qa.rescore import rescore as rescore_calls
+    from qa.store import Store, StoreError
+    from rubrics import rubric_path
+    from scoring import RubricError, load_rubric
+
+    try:
+        rubric_obj, text = load_rubric(rubric_path(rubric))
+    except RubricError as exc:
+        _fail(str(exc))
+    if not db.is_file():
+        _fail(f"{db}: database not found (score some calls first with `qa score`)")
+    try:
+        with Store(db) as store, Progress(TextColumn("rescoring"), BarColumn(), MofNCompleteColumn(),
+                                          TimeElapsedColumn(), console=err) as progress:
+            task = progress.add_task("rescore", total=None)
+            result = rescore_calls(store, rubric_obj, text, force,
+                                   on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    except StoreError as exc:
+        _fail(str(exc))
+    console.print(f"{result.scored} calls scored with {rubric_obj.id} version {rubric_obj.content_hash[:8]}, "
+                  f"{result.skipped} already scored with it", highlight=False)
+
+
+@app.command("import")
+def import_(
+    files: list[Path] = typer.Argument(..., help="Transcript files: our JSON format, WebVTT, or Harper Valley JSON."),
+    fmt: str = typer.Option("auto", "--format", "-f", help="auto, json, vtt or harper-valley."),
+    rubric: str = typer.Option("inbound_support", "--rubric", "-r", help="Rubric YAML file, or the name of a shipped rubric."),
+    db: Path = DB_OPTION,
+    language: Optional[str] = typer.Option(None, "--language", "-l", help="Language of transcripts that do not state one."),
+    agent_speaker: list[str] = typer.Option([], "--agent-speaker", help="WebVTT speaker name(s) that are the agent."),
+) -> None:
+    """Import existing transcripts (no audio) and score them like our own."""
+    from qa.importer import import_transcripts
+    from qa.store import Store, StoreError
+    from rubrics import rubric_path
+    from scoring import RubricError, load_rubric
+
+    try:
+        rubric_obj, text = load_rubric(rubric_path(rubric))
+    except RubricError as exc:
+        _fail(str(exc))
+    try:
+        with Store(db) as store:
+            outcomes = import_transcripts(store, rubric_obj, text, files, fmt, language, set(agent_speaker))
+    except StoreError as exc:
+        _fail(str(exc))
+    table = Table(title=f"Imported and scored with {rubric_obj.id} -> {db}")
+    for col in ("call", "agent", "score", "verdict", "note"):
+        table.add_column(col)
+    for o in outcomes:
+        verdict = "" if o.scorecard is None else ("[red]AUTO-FAIL[/]" if o.scorecard.auto_failed else
+                                                 "[green]pass[/]" if o.scorecard.passed else "[yellow]fail[/]")
+        table.add_row(escape(o.call_id), escape(o.agent or ""), f"{o.scorecard.score:.0f}" if o.scorecard else "",
+                      verdict or o.status, escape(o.reason))
+    console.print(table)
+    if outcomes and all(o.status == "failed" for o in outcomes):
+        raise typer.Exit(1)
+
+
+@app.command()
 def failures(db: Path = DB_OPTION) -> None:
     """List files that could not be processed, with the reason."""
     from qa.store import Store, StoreError

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import duckdb
 
-from qa_types import Scorecard, Transcript, to_plain
+from qa_types import Role, Scorecard, Transcript, Turn, Word, to_plain
 from scoring.rubric import Rubric
 
 SCHEMA = """
@@ -213,10 +213,11 @@ class Store:
                 self._write_scorecard(info.call_id, scorecard, run_id)
             self.con.execute("DELETE FROM failures WHERE file = ?", [info.file])
 
-    def save_scorecard(self, call_id: str, scorecard: Scorecard, run_id: str | None = None) -> None:
-        """Write (or replace) one scorecard of a stored call."""
+    def save_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None = None) -> None:
+        """Write (or replace) scorecards of stored calls, all in one transaction."""
         with self._transaction():
-            self._write_scorecard(call_id, scorecard, run_id)
+            for call_id, card in cards:
+                self._write_scorecard(call_id, card, run_id)
 
     def record_failure(self, file: str, call_id: str | None, reason: str, run_id: str | None) -> None:
         """Remember that a file could not be processed, replacing its earlier failure."""
@@ -287,6 +288,32 @@ class Store:
         cur = self.con.execute(sql, params or [])
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def load_transcripts(self) -> list[tuple[CallInfo, Transcript]]:
+        """Every stored call with its transcript (two queries, whatever the number of calls)."""
+        calls = self.query("SELECT * FROM calls ORDER BY call_id")
+        turns: dict[str, list[Turn]] = {}
+        cur = self.con.execute("SELECT call_id, speaker, role, start_s, end_s, text, words FROM turns "
+                               "ORDER BY call_id, turn_index")
+        while rows := cur.fetchmany(10_000):
+            for call_id, speaker, role, start, end, text, words in rows:
+                turns.setdefault(call_id, []).append(Turn(
+                    speaker=speaker, role=Role(role), start=start, end=end, text=text,
+                    words=[Word(w[0], w[1], w[2], w[3], speaker) for w in json.loads(words or "[]")]))
+        out = []
+        for c in calls:
+            info = CallInfo(call_id=c["call_id"], file=c["file"], content_hash=c["content_hash"],
+                            agent=c["agent"], team=c["team"], call_date=c["call_date"])
+            transcript = Transcript(turns=turns.get(c["call_id"], []), language=c["language"],
+                                    duration=c["duration_s"], language_probability=c["language_probability"],
+                                    channels=c["channels"], model=c["model"], warnings=json.loads(c["warnings"] or "[]"))
+            out.append((info, transcript))
+        return out
+
+    def scored_calls(self, rubric_hash: str) -> set[str]:
+        """Ids of calls that have a scorecard for this rubric version."""
+        rows = self.con.execute("SELECT call_id FROM scorecards WHERE rubric_hash = ?", [rubric_hash]).fetchall()
+        return {r[0] for r in rows}
 
     def scored_hash(self, call_id: str, rubric_hash: str) -> str | None:
         """Content hash of the audio a stored scorecard came from, if the call is scored."""

@@ -24,7 +24,7 @@ class Match:
 def _span_times(turn: Turn, start_char: int, end_char: int) -> tuple[float, float]:
     """Seconds covered by the words under characters [start_char, end_char) of `turn.text`."""
     if not turn.words:
-        return turn.start, turn.end
+        return round(turn.start, 3), round(turn.end, 3)
     raw = "".join(w.text for w in turn.words)
     offset = len(raw) - len(raw.lstrip())  # turn.text is `raw` stripped
     covered, pos = [], -offset
@@ -34,7 +34,7 @@ def _span_times(turn: Turn, start_char: int, end_char: int) -> tuple[float, floa
             covered.append(word)
     if not covered:
         return turn.start, turn.end
-    return covered[0].start, max(w.end for w in covered)
+    return round(covered[0].start, 3), round(max(w.end for w in covered), 3)
 
 
 class CallText:
