@@ -202,7 +202,7 @@ class Store:
                 "INSERT INTO rubrics VALUES (?, ?, ?, ?, ?, ?)",
                 [rubric.content_hash, rubric.id, rubric.name, rubric.pass_mark, yaml_text, _now()],
             )
-            self.con.executemany("INSERT INTO criteria VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._insert("criteria", [list(r) for r in rows])
 
     def save_call(self, info: CallInfo, transcript: Transcript, scorecard: Scorecard | None,
                   run_id: str | None = None) -> None:
@@ -210,14 +210,13 @@ class Store:
         with self._transaction():
             self._write_transcript(info, transcript)
             if scorecard is not None:
-                self._write_scorecard(info.call_id, scorecard, run_id)
+                self._write_scorecards([(info.call_id, scorecard)], run_id)
             self.con.execute("DELETE FROM failures WHERE file = ?", [info.file])
 
     def save_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None = None) -> None:
         """Write (or replace) scorecards of stored calls, all in one transaction."""
         with self._transaction():
-            for call_id, card in cards:
-                self._write_scorecard(call_id, card, run_id)
+            self._write_scorecards(cards, run_id)
 
     def record_failure(self, file: str, call_id: str | None, reason: str, run_id: str | None) -> None:
         """Remember that a file could not be processed, replacing its earlier failure."""
@@ -254,32 +253,40 @@ class Store:
             for i, turn in enumerate(t.turns)
         ]
         if rows:
-            self.con.executemany("INSERT INTO turns VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            self._insert("turns", rows)
 
-    def _write_scorecard(self, call_id: str, card: Scorecard, run_id: str | None) -> None:
-        for table in _SCORE_TABLES:
-            self.con.execute(f"DELETE FROM {table} WHERE call_id = ? AND rubric_hash = ?", [call_id, card.rubric_hash])
-        key = [call_id, card.rubric_hash]
-        self.con.execute(
-            "INSERT INTO scorecards VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            key + [card.rubric_id, card.score, card.passed, card.auto_failed, card.pass_mark,
-                   json.dumps(card.flags), json.dumps(to_plain(card.metrics)), _now(), run_id],
-        )
-        self.con.executemany(
-            "INSERT INTO section_scores VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [key + [s.section_id, s.name, s.weight, s.points_awarded, s.points_possible] for s in card.sections],
-        )
-        self.con.executemany(
-            "INSERT INTO criterion_results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [key + [r.section_id, r.criterion_id, r.name, r.outcome.value, r.points_awarded,
-                    r.points_possible, r.critical, r.note] for r in card.results],
-        )
-        evidence = [
-            key + [r.criterion_id, i, e.kind, e.quote, e.role, e.start, e.end]
-            for r in card.results for i, e in enumerate(r.evidence)
-        ]
-        if evidence:
-            self.con.executemany("INSERT INTO evidence VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", evidence)
+    def _insert(self, table: str, rows: list[list], chunk: int = 500) -> None:
+        """Insert rows with multi-row parameterised VALUES statements (much faster than one per row)."""
+        for start in range(0, len(rows), chunk):
+            part = rows[start:start + chunk]
+            marks = "(" + ", ".join("?" * len(part[0])) + ")"
+            self.con.execute(f"INSERT INTO {table} VALUES " + ", ".join([marks] * len(part)),
+                             [value for row in part for value in row])
+
+    def _write_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None) -> None:
+        by_rubric: dict[str, list[str]] = {}
+        for call_id, card in cards:
+            by_rubric.setdefault(card.rubric_hash, []).append(call_id)
+        for rubric_hash, call_ids in by_rubric.items():
+            for table in _SCORE_TABLES:
+                self.con.execute(f"DELETE FROM {table} WHERE rubric_hash = ? AND list_contains(?, call_id)",
+                                 [rubric_hash, call_ids])
+        now = _now()
+        scorecards, sections, results, evidence = [], [], [], []
+        for call_id, card in cards:
+            key = [call_id, card.rubric_hash]
+            scorecards.append(key + [card.rubric_id, card.score, card.passed, card.auto_failed, card.pass_mark,
+                                     json.dumps(card.flags), json.dumps(to_plain(card.metrics)), now, run_id])
+            sections += [key + [s.section_id, s.name, s.weight, s.points_awarded, s.points_possible]
+                         for s in card.sections]
+            results += [key + [r.section_id, r.criterion_id, r.name, r.outcome.value, r.points_awarded,
+                               r.points_possible, r.critical, r.note] for r in card.results]
+            evidence += [key + [r.criterion_id, i, e.kind, e.quote, e.role, e.start, e.end]
+                         for r in card.results for i, e in enumerate(r.evidence)]
+        for table, rows in (("scorecards", scorecards), ("section_scores", sections),
+                            ("criterion_results", results), ("evidence", evidence)):
+            if rows:
+                self._insert(table, rows)
 
     # -- reading -----------------------------------------------------------------------
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from qa_types import Evidence, Role, Transcript, Turn
-from scoring.text import PhraseMatcher, pipeline
+from scoring.text import PhraseList, pipeline
+
+
+_UNKNOWN = Role.UNKNOWN
 
 
 @dataclass(frozen=True)
@@ -45,26 +48,35 @@ class CallText:
         self.lang = transcript.language
         self.docs = list(pipeline(self.lang).pipe(t.text for t in transcript.turns))
         self.roles_known = any(t.role != Role.UNKNOWN for t in transcript.turns)
+        self._hits: dict[tuple[int, int], list[dict]] = {}
+
+    def _matches(self, phrases: PhraseList) -> list[dict[str, list[tuple[int, int]]]]:
+        """Per turn, every label's matches of the phrase index (computed once per index version)."""
+        key = (id(phrases.index), phrases.index.version)
+        if key not in self._hits:
+            self._hits[key] = [phrases.index.find_all(doc) for doc in self.docs]
+        return self._hits[key]
 
     def speaks(self, turn: Turn, speaker: str) -> bool:
         """Whether `turn` counts as `speaker` ('agent', 'customer' or 'any').
 
         With no roles known (mono call before speaker separation) every turn counts.
         """
-        return speaker == "any" or turn.role.value == speaker or turn.role == Role.UNKNOWN
+        return speaker == "any" or turn.role == speaker or turn.role is _UNKNOWN  # Role is a str enum
 
     def find(
         self,
-        matcher: PhraseMatcher,
+        phrases: PhraseList,
         speaker: str,
         windows: list[tuple[float, float]] | None = None,
     ) -> list[Match]:
         """Matches by `speaker` that overlap one of `windows` (anywhere when None)."""
         found = []
-        for i, (turn, doc) in enumerate(zip(self.transcript.turns, self.docs)):
+        per_turn = self._matches(phrases)
+        for i, turn in enumerate(self.transcript.turns):
             if not self.speaks(turn, speaker):
                 continue
-            for start_char, end_char in matcher.find(doc):
+            for start_char, end_char in per_turn[i].get(phrases.label, ()):
                 start, end = _span_times(turn, start_char, end_char)
                 if windows is None or any(start < w_end and end > w_start for w_start, w_end in windows):
                     found.append(Match(i, turn.text[start_char:end_char], turn.role, start, end))

@@ -8,7 +8,7 @@ from scoring.checks.phrases import PhraseSpec
 from scoring.events import find_holds
 from scoring.metrics import compute_metrics
 from scoring.rubric import Criterion, Rubric
-from scoring.text import PhraseMatcher
+from scoring.text import PhraseIndex, PhraseList
 
 MAX_EVIDENCE = 3
 
@@ -18,17 +18,24 @@ class RubricScorer:
 
     def __init__(self, rubric: Rubric):
         self.rubric = rubric
-        self._matchers: dict[tuple, PhraseMatcher | None] = {}
+        self._indexes: dict[str, PhraseIndex] = {}
 
-    def matcher(self, spec: PhraseSpec | None, lang: str, fuzzy: bool) -> PhraseMatcher | None:
-        """Compiled matcher for a phrase spec in one language; None when it has no phrases there."""
+    def _index(self, lang: str) -> PhraseIndex:
+        """One phrase index per language holding every phrase list the rubric uses."""
+        if lang not in self._indexes:
+            self._indexes[lang] = PhraseIndex(lang)
+            for spec, fuzzy in self.rubric.phrase_uses():
+                self.matcher(spec, lang, fuzzy)
+        return self._indexes[lang]
+
+    def matcher(self, spec: PhraseSpec | None, lang: str, fuzzy: bool) -> PhraseList | None:
+        """The phrase list of `spec` in one language; None when it has no phrases there."""
         if spec is None:
             return None
-        key = (repr(spec), lang, fuzzy)
-        if key not in self._matchers:
-            phrases = self.rubric.phrases(spec, lang)
-            self._matchers[key] = PhraseMatcher(phrases, lang, fuzzy) if phrases else None
-        return self._matchers[key]
+        phrases = self.rubric.phrases(spec, lang)
+        if not phrases:
+            return None
+        return self._index(lang).add(f"{fuzzy}|{spec!r}", phrases, fuzzy)
 
     def context(self, transcript: Transcript) -> CheckContext:
         """Everything checks read, computed once per call: text, holds, metrics."""

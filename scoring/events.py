@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from qa_types import Role
 from scoring.calltext import CallText
-from scoring.text import PhraseMatcher
+from scoring.text import PhraseList
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def silences(call: CallText, min_length: float) -> list[tuple[float, float]]:
 
 def find_holds(
     call: CallText,
-    hold_request: PhraseMatcher | None,
+    hold_request: PhraseList | None,
     min_agent_silence: float,
     min_dead_air: float,
 ) -> list[Event]:

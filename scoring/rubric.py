@@ -102,6 +102,27 @@ class Rubric(Strict):
         reached = [b for b in self.bands if score >= b.min]
         return max(reached, key=lambda b: b.min).label if reached else None
 
+    def phrase_references(self) -> list[tuple[tuple, PhraseSpec, bool]]:
+        """(YAML path, phrase spec, fuzzy) of every phrase list the rubric uses."""
+        refs: list[tuple[tuple, PhraseSpec, bool]] = []
+        if self.settings.hold_request is not None:
+            refs.append((("settings", "hold_request"), self.settings.hold_request, True))
+        for si, section in enumerate(self.sections):
+            for ci, criterion in enumerate(section.criteria):
+                base = ("sections", si, "criteria", ci)
+                for key in ("applies_when", "check"):
+                    check = getattr(criterion, key)
+                    if check is not None:
+                        refs += [(base + (key,) + loc, spec, fuzzy) for loc, spec, fuzzy in check.phrase_specs()]
+        return refs
+
+    def phrase_uses(self) -> list[tuple[PhraseSpec, bool]]:
+        """Distinct (phrase spec, fuzzy) pairs the rubric matches."""
+        seen = {}
+        for _, spec, fuzzy in self.phrase_references():
+            seen.setdefault((repr(spec), fuzzy), (spec, fuzzy))
+        return list(seen.values())
+
     def phrases(self, spec: PhraseSpec, language: str) -> list[str]:
         """The phrases of `spec` for one language ([] when none are written)."""
         table = self.phrase_sets.get(spec[1:], {}) if isinstance(spec, str) else spec

@@ -50,24 +50,9 @@ def _locate(tree: Any, loc: tuple) -> tuple[tuple, int | None]:
     return tuple(path), line
 
 
-def _phrase_refs(rubric: Rubric) -> list[tuple[tuple, object]]:
-    """(YAML path, phrase spec) of every phrase list the rubric uses."""
-    refs: list[tuple[tuple, object]] = []
-    if rubric.settings.hold_request is not None:
-        refs.append((("settings", "hold_request"), rubric.settings.hold_request))
-    for si, section in enumerate(rubric.sections):
-        for ci, criterion in enumerate(section.criteria):
-            base = ("sections", si, "criteria", ci)
-            for key in ("applies_when", "check"):
-                check = getattr(criterion, key)
-                if check is not None:
-                    refs += [(base + (key,) + loc, spec) for loc, spec in check.phrase_specs()]
-    return refs
-
-
 def _unknown_phrase_sets(rubric: Rubric) -> list[tuple[tuple, str]]:
     faults = []
-    for loc, spec in _phrase_refs(rubric):
+    for loc, spec, _ in rubric.phrase_references():
         if isinstance(spec, str):
             if not spec.startswith("$"):
                 faults.append((loc, f"phrase set reference must start with '$', got '{spec}'"))
@@ -118,7 +103,7 @@ def lint_warnings(rubric: Rubric, text: str, source: str) -> list[str]:
     """Problems that do not stop scoring: declared languages a phrase set has no phrases for,
     phrase sets never used."""
     tree = _read_yaml(text, source)
-    used = {spec[1:] for _, spec in _phrase_refs(rubric) if isinstance(spec, str)}
+    used = {spec[1:] for _, spec, _ in rubric.phrase_references() if isinstance(spec, str)}
     warnings = []
     for name, table in rubric.phrase_sets.items():
         line = _locate(tree, ("phrase_sets", name))[1]

@@ -77,19 +77,44 @@ def phrase_pattern(phrase: str, lang: str, fuzzy: bool, max_inserted: int = 2) -
     return pattern
 
 
-class PhraseMatcher:
-    """Finds any of a list of phrases in lemmatised text of one language."""
+class PhraseIndex:
+    """Every phrase list of a rubric in one language, matched in a single pass over a text."""
 
-    def __init__(self, phrases: list[str], lang: str, fuzzy: bool = True):
+    def __init__(self, lang: str):
         self.lang = lang
-        self.phrases = phrases
         self.matcher = Matcher(pipeline(lang).vocab)
-        for i, phrase in enumerate(phrases):
-            pattern = phrase_pattern(phrase, lang, fuzzy)
-            if pattern:
-                self.matcher.add(str(i), [pattern])
+        self.version = 0  # bumped on every add, so cached results can tell they are stale
+
+    def add(self, label: str, phrases: list[str], fuzzy: bool = True) -> "PhraseList":
+        """Register a phrase list under `label` (once) and return its handle."""
+        if label not in self.matcher:
+            patterns = [p for p in (phrase_pattern(ph, self.lang, fuzzy) for ph in phrases) if p]
+            if patterns:
+                self.matcher.add(label, patterns)
+            self.version += 1
+        return PhraseList(self, label)
+
+    def find_all(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
+        """Label -> character spans of its matches in `doc.text` (longest where they overlap)."""
+        spans: dict[str, list] = {}
+        strings = doc.vocab.strings
+        for match_id, start, end in self.matcher(doc):
+            spans.setdefault(strings[match_id], []).append(doc[start:end])
+        return {label: [(sp.start_char, sp.end_char) for sp in spacy.util.filter_spans(found)]
+                for label, found in spans.items()}
+
+
+class PhraseList:
+    """Handle to one labelled phrase list of a `PhraseIndex`."""
+
+    def __init__(self, index: PhraseIndex, label: str):
+        self.index, self.label = index, label
 
     def find(self, doc: Doc) -> list[tuple[int, int]]:
-        """Character spans (start, end) in `doc.text` of every match, longest first where they overlap."""
-        spans = spacy.util.filter_spans([doc[s:e] for _, s, e in self.matcher(doc)])
-        return [(span.start_char, span.end_char) for span in spans]
+        """Character spans of this list's matches in `doc.text`."""
+        return self.index.find_all(doc).get(self.label, [])
+
+
+def phrase_list(phrases: list[str], lang: str, fuzzy: bool = True) -> PhraseList:
+    """A stand-alone phrase list (its own index), for one-off searches."""
+    return PhraseIndex(lang).add("phrases", phrases, fuzzy)

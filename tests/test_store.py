@@ -44,7 +44,7 @@ def test_failed_write_leaves_previous_rows(tmp_path, inbound_rubric, scored, mon
         def boom(*args, **kwargs):
             raise RuntimeError("disk full")
 
-        monkeypatch.setattr(store, "_write_scorecard", boom)
+        monkeypatch.setattr(store, "_write_scorecards", boom)
         with pytest.raises(RuntimeError):
             store.save_call(CallInfo(call_id="c1", file="c1.wav", content_hash="h2"), t, card)
         assert store.query("SELECT content_hash FROM calls") == [{"content_hash": "h1"}]

@@ -9,9 +9,9 @@ from pydantic import BaseModel, ConfigDict
 from qa_types import CallMetrics, Evidence, Outcome
 from scoring.calltext import CallText
 from scoring.events import Event
-from scoring.text import PhraseMatcher
+from scoring.text import PhraseList
 
-MatcherFactory = Callable[[object, str, bool], "PhraseMatcher | None"]
+MatcherFactory = Callable[[object, str, bool], "PhraseList | None"]
 
 
 @dataclass
@@ -53,5 +53,5 @@ class BaseCheck(BaseModel):
         raise NotImplementedError
 
     def phrase_specs(self) -> list[tuple[tuple, object]]:
-        """(relative YAML path, phrase spec) of every phrase list this check uses, for linting."""
+        """(relative YAML path, phrase spec, fuzzy) of every phrase list this check uses."""
         return []

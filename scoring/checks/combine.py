@@ -26,7 +26,7 @@ class AllCheck(BaseCheck):
         return "all of: " + "; ".join(c.describe() for c in self.all)
 
     def phrase_specs(self):
-        return [(("all", i) + loc, spec) for i, c in enumerate(self.all) for loc, spec in c.phrase_specs()]
+        return [(("all", i) + loc, spec, fuzzy) for i, c in enumerate(self.all) for loc, spec, fuzzy in c.phrase_specs()]
 
 
 class AnyCheck(BaseCheck):
@@ -48,7 +48,7 @@ class AnyCheck(BaseCheck):
         return "any of: " + "; ".join(c.describe() for c in self.any)
 
     def phrase_specs(self):
-        return [(("any", i) + loc, spec) for i, c in enumerate(self.any) for loc, spec in c.phrase_specs()]
+        return [(("any", i) + loc, spec, fuzzy) for i, c in enumerate(self.any) for loc, spec, fuzzy in c.phrase_specs()]
 
 
 class NotCheck(BaseCheck):
@@ -66,4 +66,4 @@ class NotCheck(BaseCheck):
         return f"not ({self.negated.describe()})"
 
     def phrase_specs(self):
-        return [(("not",) + loc, spec) for loc, spec in self.negated.phrase_specs()]
+        return [(("not",) + loc, spec, fuzzy) for loc, spec, fuzzy in self.negated.phrase_specs()]

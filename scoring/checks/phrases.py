@@ -58,7 +58,7 @@ class PhrasesCheck(_PhraseSearch):
         return f"{self.speaker} says one of {spec_name(self.phrases)}{self._where()}"
 
     def phrase_specs(self):
-        return [(("phrases",), self.phrases)]
+        return [(("phrases",), self.phrases, self.fuzzy)]
 
 
 class AbsentCheck(_PhraseSearch):
@@ -79,4 +79,4 @@ class AbsentCheck(_PhraseSearch):
         return f"{self.speaker} never says any of {spec_name(self.absent)}{self._where()}"
 
     def phrase_specs(self):
-        return [(("absent",), self.absent)]
+        return [(("absent",), self.absent, self.fuzzy)]

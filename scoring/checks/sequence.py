@@ -51,4 +51,5 @@ class SequenceCheck(BaseCheck):
         return "in order: " + " -> ".join(s.describe() for s in self.sequence)
 
     def phrase_specs(self):
-        return [(("sequence", i) + loc, spec) for i, s in enumerate(self.sequence) for loc, spec in s.phrase_specs()]
+        return [(("sequence", i) + loc, spec, fuzzy) for i, s in enumerate(self.sequence)
+                for loc, spec, fuzzy in s.phrase_specs()]
