@@ -1,6 +1,7 @@
 """`qa`: score recorded calls against a YAML rubric and write coaching reports."""
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Optional
 
@@ -113,13 +114,20 @@ def _print_summary(result, rubric_id: str, db: Path) -> None:
 def report(
     db: Path = DB_OPTION,
     out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the HTML pages."),
+    rubric: Optional[str] = typer.Option(None, "--rubric", help="Rubric id or version hash prefix (default: the version used last)."),
+    since: Optional[datetime] = typer.Option(None, "--since", formats=["%Y-%m-%d"], help="First call date (YYYY-MM-DD)."),
+    until: Optional[datetime] = typer.Option(None, "--until", formats=["%Y-%m-%d"], help="Last call date (YYYY-MM-DD)."),
+    agent: list[str] = typer.Option([], "--agent", help="Only these agents (repeatable)."),
+    team: list[str] = typer.Option([], "--team", help="Only these teams (repeatable)."),
 ) -> None:
     """Write HTML reports: a team overview, one page per agent and one per call."""
-    from reports.data import ReportError
+    from reports.data import ReportError, ReportFilters
     from reports.render import render_reports
 
+    filters = ReportFilters(rubric=rubric, since=since.date() if since else None,
+                            until=until.date() if until else None, agents=agent, teams=team)
     try:
-        written = render_reports(db, out)
+        written = render_reports(db, out, filters)
     except ReportError as exc:
         _fail(str(exc))
     console.print(f"wrote {len(written)} pages; open {out / 'index.html'}")

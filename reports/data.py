@@ -6,6 +6,7 @@ import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -24,11 +25,25 @@ def page_slug(value: str) -> str:
 
 
 @dataclass
+class ReportFilters:
+    """Which scorecards a report covers. `rubric` is a rubric id or a version-hash prefix;
+    by default the version most recently used, so every figure compares like with like."""
+
+    rubric: str | None = None
+    since: date | None = None
+    until: date | None = None
+    agents: list[str] = field(default_factory=list)
+    teams: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ReportData:
     calls: list[dict]
     results: dict[str, list[dict]]            # call_id -> criterion results (with evidence)
     turns: dict[str, list[dict]]              # call_id -> turns
-    criteria: dict[str, dict]                 # criterion_id -> definition (latest rubric)
+    criteria: dict[str, dict]                 # criterion_id -> definition in this rubric version
+    rubric: dict = field(default_factory=dict)  # the version reported: rubric_hash, rubric_id, name
+    other_versions: int = 0                   # calls scored only with other versions
     failures: list[dict] = field(default_factory=list)
 
 
@@ -38,8 +53,18 @@ def _rows(con, sql: str, params: list | None = None) -> list[dict]:
     return [dict(zip(names, r)) for r in cur.fetchall()]
 
 
-def load(db: str | Path) -> ReportData:
-    """Latest scorecard of every call, its results, evidence and turns."""
+def _pick_rubric(con, wanted: str | None) -> dict | None:
+    rows = _rows(con, """
+        SELECT r.rubric_hash, r.rubric_id, r.name, max(s.scored_at) AS last_used
+        FROM rubrics r JOIN scorecards s USING (rubric_hash)
+        WHERE ? IS NULL OR r.rubric_id = ? OR starts_with(r.rubric_hash, ?)
+        GROUP BY ALL ORDER BY last_used DESC LIMIT 1""", [wanted, wanted, wanted])
+    return rows[0] if rows else None
+
+
+def load(db: str | Path, filters: ReportFilters | None = None) -> ReportData:
+    """Scorecards of one rubric version (with filters), their results, evidence and turns."""
+    filters = filters or ReportFilters()
     db = Path(db)
     if not db.is_file():
         raise ReportError(f"{db}: database not found (score some calls first with `qa score`)")
@@ -48,40 +73,50 @@ def load(db: str | Path) -> ReportData:
     except duckdb.Error as exc:
         raise ReportError(f"{db}: cannot open database ({str(exc).splitlines()[0]})") from None
     try:
+        rubric = _pick_rubric(con, filters.rubric)
+        if rubric is None:
+            if filters.rubric:
+                raise ReportError(f"{db}: no scorecards for rubric '{filters.rubric}'")
+            rubric = {"rubric_hash": "", "rubric_id": "", "name": ""}
+        version = rubric["rubric_hash"]
         calls = _rows(con, """
             SELECT c.call_id, c.file, c.agent, c.team, c.call_date, c.duration_s, c.language,
                    c.language_probability, c.channels, c.model, c.warnings,
-                   s.rubric_hash, s.rubric_id, r.name AS rubric_name, s.score, s.passed,
-                   s.auto_failed, s.pass_mark, s.flags, s.scored_at
-            FROM calls c
-            JOIN scorecards s USING (call_id)
-            JOIN rubrics r USING (rubric_hash)
-            QUALIFY row_number() OVER (PARTITION BY c.call_id ORDER BY s.scored_at DESC) = 1
-            ORDER BY c.call_date NULLS LAST, c.call_id""")
+                   s.rubric_hash, s.rubric_id, ? AS rubric_name, s.score, s.passed,
+                   s.auto_failed, s.pass_mark, s.flags, s.metrics, s.scored_at
+            FROM calls c JOIN scorecards s USING (call_id)
+            WHERE s.rubric_hash = ?
+              AND (?::DATE IS NULL OR c.call_date >= ?::DATE)
+              AND (?::DATE IS NULL OR c.call_date <= ?::DATE)
+              AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.agent))
+              AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.team))
+            ORDER BY c.call_date NULLS LAST, c.call_id""",
+            [rubric["name"], version, filters.since, filters.since, filters.until, filters.until,
+             filters.agents, filters.agents, filters.teams, filters.teams])
+        ids = [c["call_id"] for c in calls]
         results = defaultdict(list)
         for row in _rows(con, """
             SELECT cr.*, d.coaching, d.position
-            FROM criterion_results cr
-            JOIN (SELECT call_id, rubric_hash FROM scorecards
-                  QUALIFY row_number() OVER (PARTITION BY call_id ORDER BY scored_at DESC) = 1) latest
-              USING (call_id, rubric_hash)
-            LEFT JOIN criteria d USING (rubric_hash, criterion_id)
-            ORDER BY cr.call_id, d.position"""):
+            FROM criterion_results cr LEFT JOIN criteria d USING (rubric_hash, criterion_id)
+            WHERE cr.rubric_hash = ? AND list_contains(?, cr.call_id)
+            ORDER BY cr.call_id, d.position""", [version, ids]):
             row["evidence"] = []
             results[row["call_id"]].append(row)
-        by_key = {(r["call_id"], r["rubric_hash"], r["criterion_id"]): r for rs in results.values() for r in rs}
-        for ev in _rows(con, "SELECT * FROM evidence ORDER BY call_id, criterion_id, evidence_index"):
-            target = by_key.get((ev["call_id"], ev["rubric_hash"], ev["criterion_id"]))
+        by_key = {(r["call_id"], r["criterion_id"]): r for rs in results.values() for r in rs}
+        for ev in _rows(con, "SELECT * FROM evidence WHERE rubric_hash = ? AND list_contains(?, call_id) "
+                             "ORDER BY call_id, criterion_id, evidence_index", [version, ids]):
+            target = by_key.get((ev["call_id"], ev["criterion_id"]))
             if target is not None:
                 target["evidence"].append(ev)
         turns = defaultdict(list)
-        for row in _rows(con, "SELECT call_id, turn_index, speaker, role, start_s, end_s, text FROM turns ORDER BY call_id, start_s"):
+        for row in _rows(con, "SELECT call_id, turn_index, speaker, role, start_s, end_s, text FROM turns "
+                              "WHERE list_contains(?, call_id) ORDER BY call_id, start_s", [ids]):
             turns[row["call_id"]].append(row)
-        criteria = {}
-        for row in _rows(con, """
-            SELECT d.* FROM criteria d JOIN rubrics r USING (rubric_hash)
-            ORDER BY r.stored_at, d.position"""):
-            criteria[row["criterion_id"]] = row
+        criteria = {row["criterion_id"]: row for row in _rows(
+            con, "SELECT * FROM criteria WHERE rubric_hash = ? ORDER BY position", [version])}
+        other_versions = con.execute(
+            "SELECT count(DISTINCT call_id) FROM scorecards WHERE call_id NOT IN "
+            "(SELECT call_id FROM scorecards WHERE rubric_hash = ?)", [version]).fetchone()[0]
         failures = _rows(con, "SELECT file, reason, failed_at FROM failures ORDER BY failed_at")
     except duckdb.Error as exc:
         raise ReportError(f"{db}: not a qa database ({str(exc).splitlines()[0]})") from None
@@ -90,4 +125,6 @@ def load(db: str | Path) -> ReportData:
     for call in calls:
         call["warnings"] = json.loads(call["warnings"] or "[]")
         call["flags"] = json.loads(call["flags"] or "[]")
-    return ReportData(calls=calls, results=dict(results), turns=dict(turns), criteria=criteria, failures=failures)
+        call["metrics"] = json.loads(call["metrics"] or "null")
+    return ReportData(calls=calls, results=dict(results), turns=dict(turns), criteria=criteria,
+                      rubric=rubric, other_versions=other_versions, failures=failures)

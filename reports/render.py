@@ -7,7 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader
 
 from reports import stats
-from reports.data import ReportData, load, page_slug
+from reports.data import ReportData, ReportFilters, load, page_slug
 
 
 def _clock(seconds: float | None) -> str:
@@ -39,9 +39,9 @@ def _audio_href(file: str, page_dir: Path) -> str:
         return target.as_uri()
 
 
-def render_reports(db: str | Path, out: str | Path) -> list[Path]:
+def render_reports(db: str | Path, out: str | Path, filters: ReportFilters | None = None) -> list[Path]:
     """Write index.html, agents/<agent>.html and calls/<call>.html under `out`; return the paths."""
-    data = load(db)
+    data = load(db, filters)
     out = Path(out)
     (out / "agents").mkdir(parents=True, exist_ok=True)
     (out / "calls").mkdir(parents=True, exist_ok=True)
@@ -75,6 +75,7 @@ def render_reports(db: str | Path, out: str | Path) -> list[Path]:
     index.write_text(env.get_template("index.html").render(
         summary=stats.summary(data.calls), agents=agent_rows, calls=data.calls,
         team_rates=team_rates, criteria=data.criteria, failures=data.failures,
+        rubric=data.rubric, other_versions=data.other_versions, filters=filters or ReportFilters(),
     ), encoding="utf-8")
     written.append(index)
     return written

@@ -49,3 +49,29 @@ def test_transcript_text_is_escaped(tmp_path, inbound_rubric):
     call = (out / "calls" / "c1.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in call
     assert "&#34;&gt;&lt;img src=x onerror=alert(1)&gt;" in call
+
+
+def test_report_compares_one_rubric_version_and_filters(tmp_path, inbound_rubric):
+    from datetime import date
+
+    from reports.data import ReportFilters, load
+    from scoring import parse_rubric
+
+    db = _db(tmp_path, inbound_rubric)
+    text = inbound_rubric.model_dump_json()  # any different text gives a new version hash
+    newer = parse_rubric(__import__("rubrics").rubric_path(None).read_text(encoding="utf-8").replace("pass_mark: 80", "pass_mark: 90"))
+    with Store(db) as store:
+        store.save_rubric(newer, text)
+        t = transcript(GOOD_CALL)
+        store.save_call(CallInfo(call_id="c4", file="c4.wav", content_hash="c4", agent="alice",
+                                 call_date=date(2026, 11, 20)), t, RubricScorer(newer).score(t))
+    latest = load(db)
+    assert latest.rubric["rubric_hash"] == newer.content_hash
+    assert [c["call_id"] for c in latest.calls] == ["c4"] and latest.other_versions == 3
+    older = load(db, ReportFilters(rubric=inbound_rubric.content_hash[:10]))
+    assert sorted(c["call_id"] for c in older.calls) == ["c1", "c2", "c3/<b>"]
+    assert [c["call_id"] for c in load(db, ReportFilters(rubric=inbound_rubric.content_hash, agents=["bob"])).calls] == ["c2"]
+    assert load(db, ReportFilters(since=date(2026, 12, 1))).calls == []
+    out = tmp_path / "site"
+    render_reports(db, out)
+    assert "3 call(s) are scored only with other rubric versions" in (out / "index.html").read_text()
