@@ -42,6 +42,7 @@ class ReportData:
     results: dict[str, list[dict]]            # call_id -> criterion results (with evidence)
     turns: dict[str, list[dict]]              # call_id -> turns
     criteria: dict[str, dict]                 # criterion_id -> definition in this rubric version
+    sections: dict[str, list[dict]] = field(default_factory=dict)  # call_id -> section scores
     rubric: dict = field(default_factory=dict)  # the version reported: rubric_hash, rubric_id, name
     other_versions: int = 0                   # calls scored only with other versions
     failures: list[dict] = field(default_factory=list)
@@ -112,6 +113,10 @@ def load(db: str | Path, filters: ReportFilters | None = None) -> ReportData:
         for row in _rows(con, "SELECT call_id, turn_index, speaker, role, start_s, end_s, text FROM turns "
                               "WHERE list_contains(?, call_id) ORDER BY call_id, start_s", [ids]):
             turns[row["call_id"]].append(row)
+        sections = defaultdict(list)
+        for row in _rows(con, "SELECT * FROM section_scores WHERE rubric_hash = ? AND list_contains(?, call_id) "
+                              "ORDER BY call_id", [version, ids]):
+            sections[row["call_id"]].append(row)
         criteria = {row["criterion_id"]: row for row in _rows(
             con, "SELECT * FROM criteria WHERE rubric_hash = ? ORDER BY position", [version])}
         other_versions = con.execute(
@@ -127,4 +132,4 @@ def load(db: str | Path, filters: ReportFilters | None = None) -> ReportData:
         call["flags"] = json.loads(call["flags"] or "[]")
         call["metrics"] = json.loads(call["metrics"] or "null")
     return ReportData(calls=calls, results=dict(results), turns=dict(turns), criteria=criteria,
-                      rubric=rubric, other_versions=other_versions, failures=failures)
+                      sections=dict(sections), rubric=rubric, other_versions=other_versions, failures=failures)

@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date, timedelta
 from statistics import mean
 
 from reports.data import ReportData
+
+TREND_STEP = 3.0  # score points between halves that count as a trend
 
 
 def pass_rates(data: ReportData, call_ids: set[str] | None = None) -> dict[str, float]:
@@ -23,18 +26,40 @@ def pass_rates(data: ReportData, call_ids: set[str] | None = None) -> dict[str, 
 def summary(calls: list[dict]) -> dict:
     """Calls, average score, pass rate and auto-fails of a list of scored calls."""
     if not calls:
-        return {"calls": 0, "average": None, "pass_rate": None, "auto_failed": 0}
+        return {"calls": 0, "average": None, "pass_rate": None, "auto_failed": 0, "trend": ""}
     return {
         "calls": len(calls),
         "average": mean(c["score"] for c in calls),
         "pass_rate": sum(bool(c["passed"]) for c in calls) / len(calls),
         "auto_failed": sum(bool(c["auto_failed"]) for c in calls),
+        "trend": trend(calls),
     }
+
+
+def trend(calls: list[dict]) -> str:
+    """↑, ↓ or → comparing the average score of the later half of the calls with the earlier half."""
+    ordered = sorted(calls, key=lambda c: (c["call_date"] or date.min, c["call_id"]))
+    if len(ordered) < 2:
+        return ""
+    half = len(ordered) // 2
+    change = mean(c["score"] for c in ordered[half:]) - mean(c["score"] for c in ordered[:half])
+    return "↑" if change >= TREND_STEP else "↓" if change <= -TREND_STEP else "→"
+
+
+def weekly(calls: list[dict]) -> list[tuple[date, float, float, int]]:
+    """(Monday of the week, average score, pass rate, calls) for every week with dated calls."""
+    weeks: dict[date, list[dict]] = defaultdict(list)
+    for c in calls:
+        if c["call_date"]:
+            weeks[c["call_date"] - timedelta(days=c["call_date"].weekday())].append(c)
+    return [(start, mean(c["score"] for c in cs), sum(bool(c["passed"]) for c in cs) / len(cs), len(cs))
+            for start, cs in sorted(weeks.items())]
 
 
 def coaching_priorities(data: ReportData, agent_calls: set[str], team_rates: dict[str, float],
                         limit: int = 3) -> list[dict]:
-    """Criteria where the agent trails the team most, weighted by points; misses only."""
+    """Criteria to coach first: largest gap to the team, weighted by points; with the agent's
+    own misses and, as a model, a teammate's passing quote."""
     own = pass_rates(data, agent_calls)
     ranked = []
     for cid, rate in own.items():
@@ -56,6 +81,50 @@ def coaching_priorities(data: ReportData, agent_calls: set[str], team_rates: dic
                 for r in data.results.get(call_id, [])
                 if r["criterion_id"] == cid and r["outcome"] == "fail"
             ],
+            "model": _teammate_quote(data, cid, agent_calls),
         })
     ranked.sort(key=lambda x: (-x["priority"], x["name"]))
     return ranked[:limit]
+
+
+def _teammate_quote(data: ReportData, criterion_id: str, agent_calls: set[str]) -> dict | None:
+    """The latest passing quote for a criterion from another agent's call."""
+    by_id = {c["call_id"]: c for c in data.calls}
+    for call in sorted(data.calls, key=lambda c: (c["call_date"] or date.min, c["call_id"]), reverse=True):
+        if call["call_id"] in agent_calls:
+            continue
+        for r in data.results.get(call["call_id"], []):
+            if r["criterion_id"] == criterion_id and r["outcome"] == "pass":
+                quotes = [e for e in r["evidence"] if e["kind"] == "quote"]
+                if quotes:
+                    return {"call_id": call["call_id"], "agent": by_id[call["call_id"]]["agent"], **quotes[0]}
+    return None
+
+
+def weakest(data: ReportData, agent_calls: set[str]) -> str:
+    """Name of the criterion the agent passes least often (ties: more points first)."""
+    rates = pass_rates(data, agent_calls)
+    if not rates:
+        return "–"
+    cid = min(rates, key=lambda c: (rates[c], -(data.criteria.get(c, {}).get("points") or 0), c))
+    return "–" if rates[cid] >= 1.0 else data.criteria.get(cid, {}).get("name") or cid
+
+
+def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, str | None]]:
+    """Split a turn's text into (piece, criterion names or None) around quoted evidence."""
+    marks = []
+    for e in evidence:
+        at = text.find(e["quote"]) if e["quote"] else -1
+        if at >= 0:
+            marks.append((at, at + len(e["quote"]), e["criterion_name"]))
+    pieces, pos = [], 0
+    for start, end, name in sorted(marks):
+        if start < pos:
+            continue
+        if start > pos:
+            pieces.append((text[pos:start], None))
+        pieces.append((text[start:end], name))
+        pos = end
+    if pos < len(text):
+        pieces.append((text[pos:], None))
+    return pieces
