@@ -201,6 +201,23 @@ def import_(
 
 
 @app.command()
+def export(
+    db: Path = DB_OPTION,
+    fmt: str = typer.Option("csv", "--format", "-f", help="csv, parquet or json."),
+    out: Path = typer.Option(Path("export"), "--out", "-o", help="Folder for scorecards.* and criterion_results.*"),
+) -> None:
+    """Export scorecards and criterion results for BI tools."""
+    from qa.export import ExportError, export_tables
+
+    try:
+        written = export_tables(db, out, fmt)
+    except ExportError as exc:
+        _fail(str(exc))
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+
+
+@app.command()
 def failures(db: Path = DB_OPTION) -> None:
     """List files that could not be processed, with the reason."""
     from qa.store import Store, StoreError

@@ -1,6 +1,8 @@
 """Shared fixtures: paths to the evaluation data and one Whisper model for the whole run."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -32,3 +34,29 @@ def inbound_rubric():
     from scoring import load_rubric
 
     return load_rubric(rubric_path("inbound_support"))[0]
+
+
+DEMO_CALLS = ["en_01_alice_good", "en_02_alice_nogreeting", "en_05_alice_hold_ok", "en_07_bob_abusive",
+              "ru_01_olga_empathy", "tr_01_olga_hold"]
+
+
+def qa(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run the real `qa` CLI in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def scored(tmp_path_factory):
+    """Example calls (plus a corrupt and an empty file) scored through the CLI, and the reports:
+    (work folder, database path, completed `qa score` process)."""
+    work = tmp_path_factory.mktemp("e2e")
+    (work / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage that is not audio")
+    (work / "empty.wav").write_bytes(b"")
+    files = [str(EXAMPLES / f"{c}.wav") for c in DEMO_CALLS] + [str(work / "corrupt.wav"), str(work / "empty.wav")]
+    db = work / "qa.duckdb"
+    run = qa("score", *files, "--metadata", str(EXAMPLES / "calls.csv"), "--db", str(db), cwd=work)
+    assert run.returncode == 0, run.stdout + run.stderr
+    report = qa("report", "--db", str(db), "--out", str(work / "site"), cwd=work)
+    assert report.returncode == 0, report.stdout + report.stderr
+    return work, db, run

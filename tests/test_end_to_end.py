@@ -2,40 +2,15 @@
 audio -> faster-whisper -> rubric -> DuckDB -> HTML."""
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import duckdb
 import numpy as np
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests.conftest import DEMO_CALLS as CALLS
+from tests.conftest import EXAMPLES, qa
 from transcribe.audio import SAMPLE_RATE, load_audio
 
 pytestmark = pytest.mark.slow
-
-CALLS = ["en_01_alice_good", "en_02_alice_nogreeting", "en_05_alice_hold_ok", "en_07_bob_abusive",
-         "ru_01_olga_empathy", "tr_01_olga_hold"]
-
-
-def qa(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=900)
-
-
-@pytest.fixture(scope="module")
-def scored(tmp_path_factory):
-    work = tmp_path_factory.mktemp("e2e")
-    (work / "corrupt.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt garbage that is not audio")
-    (work / "empty.wav").write_bytes(b"")
-    files = [str(EXAMPLES / f"{c}.wav") for c in CALLS] + [str(work / "corrupt.wav"), str(work / "empty.wav")]
-    db = work / "qa.duckdb"
-    run = qa("score", *files, "--metadata", str(EXAMPLES / "calls.csv"), "--db", str(db), cwd=work)
-    assert run.returncode == 0, run.stdout + run.stderr
-    report = qa("report", "--db", str(db), "--out", str(work / "site"), cwd=work)
-    assert report.returncode == 0, report.stdout + report.stderr
-    return work, db, run
 
 
 @pytest.fixture

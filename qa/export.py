@@ -1,0 +1,56 @@
+"""Export scorecards and criterion results as CSV, Parquet or JSON for BI tools."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+FORMATS = {"csv": "(FORMAT csv, HEADER true)", "parquet": "(FORMAT parquet)", "json": "(FORMAT json, ARRAY true)"}
+
+QUERIES = {
+    "scorecards": """
+        SELECT s.call_id, c.agent, c.team, c.call_date, c.language, c.duration_s, s.rubric_id, s.rubric_hash,
+               s.score, s.passed, s.auto_failed, s.pass_mark, s.flags, s.scored_at
+        FROM scorecards s JOIN calls c USING (call_id) ORDER BY s.call_id, s.scored_at""",
+    "criterion_results": """
+        SELECT r.call_id, c.agent, c.call_date, r.rubric_hash, r.section_id, r.criterion_id, r.name, r.outcome,
+               r.points_awarded, r.points_possible, r.critical, r.note,
+               e.quote AS first_evidence, e.start_s AS evidence_start_s, e.end_s AS evidence_end_s
+        FROM criterion_results r JOIN calls c USING (call_id)
+        LEFT JOIN evidence e ON e.call_id = r.call_id AND e.rubric_hash = r.rubric_hash
+             AND e.criterion_id = r.criterion_id AND e.evidence_index = 0
+        ORDER BY r.call_id, r.rubric_hash, r.criterion_id""",
+}
+
+
+class ExportError(Exception):
+    """The export cannot be written; the message names the file and the fault."""
+
+
+def _literal(path: Path) -> str:
+    return "'" + str(path).replace("'", "''") + "'"  # COPY takes no bound parameter for its target
+
+
+def export_tables(db: str | Path, out_dir: str | Path, fmt: str) -> list[Path]:
+    """Write scorecards.<fmt> and criterion_results.<fmt> into `out_dir`."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown format '{fmt}' (csv, parquet, json)")
+    db, out_dir = Path(db), Path(out_dir)
+    if not db.is_file():
+        raise ExportError(f"{db}: database not found")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error as exc:
+        raise ExportError(f"{db}: cannot open database ({str(exc).splitlines()[0]})") from None
+    try:
+        for name, query in QUERIES.items():
+            target = out_dir / f"{name}.{fmt}"
+            con.execute(f"COPY ({query}) TO {_literal(target)} {FORMATS[fmt]}")
+            written.append(target)
+    except duckdb.Error as exc:
+        raise ExportError(f"{out_dir}: export failed ({str(exc).splitlines()[0]})") from None
+    finally:
+        con.close()
+    return written
