@@ -5,7 +5,7 @@ inbound-support rubric and compares, per call, "criterion passed" with "an agent
 carries gridspace_greeting / gridspace_closing"; also per agent segment, "a rubric phrase
 matched in this segment" with "this segment carries the act".
 
-    .venv/bin/python benchmarks/harper_valley_agreement.py [FOLDER]
+    .venv/bin/python -m benchmarks.harper_valley_agreement [FOLDER]
 """
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ For each call, alternately: (a) transcribe only; (b) the full path the CLI takes
 transcribe, score, store in a scratch DuckDB). Both share one loaded model. Prints per-call
 and total real-time factors (processing seconds / audio seconds) and their ratio.
 
-    .venv/bin/python benchmarks/pipeline_rtf.py [examples/] [--metadata examples/calls.csv] [--rounds 1]
+    .venv/bin/python -m benchmarks.pipeline_rtf [examples/] [--metadata examples/calls.csv] [--rounds 1]
 """
 from __future__ import annotations
 

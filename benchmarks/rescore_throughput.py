@@ -5,7 +5,7 @@ in the same run (the machine is shared and noisy: compare the two, not absolute 
 Transcripts are built from the shipped rubric test cases (six languages), each call made of
 several cases laid end to end (about 40 turns, 4-5 minutes of conversation).
 
-    .venv/bin/python benchmarks/rescore_throughput.py [--calls 1000] [--example examples/en_01_alice_good.wav]
+    .venv/bin/python -m benchmarks.rescore_throughput [--calls 1000] [--example examples/en_01_alice_good.wav]
 """
 from __future__ import annotations
 
