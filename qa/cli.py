@@ -49,6 +49,7 @@ def score(
     language: Optional[str] = typer.Option(None, "--language", "-l", help="Language of calls without one in the metadata (default: detect)."),
     agent_channel: int = typer.Option(0, "--agent-channel", min=0, max=1, help="Channel of the agent in stereo files without one in the metadata."),
     force: bool = typer.Option(False, "--force", help="Score again calls already scored with this rubric."),
+    no_redact: bool = typer.Option(False, "--no-redact", help="Keep card numbers, phone numbers, e-mails and IBANs in transcripts."),
 ) -> None:
     """Transcribe and score recordings, storing transcripts and scorecards in the database."""
     from qa.metadata import MetadataError, read_metadata
@@ -69,7 +70,7 @@ def score(
         _fail(f"no audio files found in {', '.join(map(str, paths))}")
     settings = BatchSettings(
         transcriber=TranscriberOptions(model=model, device=device),
-        agent_channel=agent_channel, language=language, force=force,
+        agent_channel=agent_channel, language=language, force=force, redact=not no_redact,
     )
     try:
         with Store(db) as store:
@@ -171,6 +172,7 @@ def import_(
     db: Path = DB_OPTION,
     language: Optional[str] = typer.Option(None, "--language", "-l", help="Language of transcripts that do not state one."),
     agent_speaker: list[str] = typer.Option([], "--agent-speaker", help="WebVTT speaker name(s) that are the agent."),
+    no_redact: bool = typer.Option(False, "--no-redact", help="Keep card numbers, phone numbers, e-mails and IBANs."),
 ) -> None:
     """Import existing transcripts (no audio) and score them like our own."""
     from qa.importer import import_transcripts
@@ -184,7 +186,8 @@ def import_(
         _fail(str(exc))
     try:
         with Store(db) as store:
-            outcomes = import_transcripts(store, rubric_obj, text, files, fmt, language, set(agent_speaker))
+            outcomes = import_transcripts(store, rubric_obj, text, files, fmt, language, set(agent_speaker),
+                                          redact_personal_data=not no_redact)
     except StoreError as exc:
         _fail(str(exc))
     table = Table(title=f"Imported and scored with {rubric_obj.id} -> {db}")

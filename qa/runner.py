@@ -17,6 +17,7 @@ from qa_types import Scorecard
 from scoring import Rubric, RubricScorer
 from transcribe import AudioError, Transcriber, TranscriberOptions
 from transcribe.errors import ModelError
+from transcribe.redact import redact
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm"}
 
@@ -74,6 +75,7 @@ class BatchSettings:
     agent_channel: int = 0
     language: str | None = None
     force: bool = False
+    redact: bool = True
 
 
 class BatchRunner:
@@ -128,9 +130,12 @@ class BatchRunner:
             t0 = time.perf_counter()
             transcript = self.transcriber.transcribe(path, language=language, agent_channel=agent_channel)
             outcome.transcribe_s = time.perf_counter() - t0
+            redactions = None
+            if self.settings.redact:
+                transcript, redactions = redact(transcript)
             scorecard = self.scorer.score(transcript)
             info = CallInfo(call_id=call_id, file=str(path), content_hash=content_hash,
-                            agent=meta.agent, team=meta.team, call_date=meta.call_date)
+                            agent=meta.agent, team=meta.team, call_date=meta.call_date, redactions=redactions)
             self.store.save_call(info, transcript, scorecard, run_id)
             outcome.status, outcome.scorecard = "scored", scorecard
             outcome.language, outcome.audio_s = transcript.language, transcript.duration

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS calls (
     channels INTEGER,
     model VARCHAR,
     warnings VARCHAR,
+    redactions VARCHAR,
     transcribed_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS turns (
@@ -148,6 +149,7 @@ class CallInfo:
     agent: str | None = None
     team: str | None = None
     call_date: date | None = None
+    redactions: dict[str, int] | None = None  # kind -> count; None when redaction was off
 
 
 def _now() -> datetime:
@@ -242,10 +244,10 @@ class Store:
         self.con.execute("DELETE FROM turns WHERE call_id = ?", [info.call_id])
         self.con.execute("DELETE FROM calls WHERE call_id = ?", [info.call_id])
         self.con.execute(
-            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
              t.duration, t.language, t.language_probability, t.channels, t.model,
-             json.dumps(t.warnings), _now()],
+             json.dumps(t.warnings), json.dumps(info.redactions), _now()],
         )
         rows = [
             (info.call_id, i, turn.speaker, turn.role.value, turn.start, turn.end, turn.text,

@@ -82,7 +82,7 @@ def load(db: str | Path, filters: ReportFilters | None = None) -> ReportData:
         version = rubric["rubric_hash"]
         calls = _rows(con, """
             SELECT c.call_id, c.file, c.agent, c.team, c.call_date, c.duration_s, c.language,
-                   c.language_probability, c.channels, c.model, c.warnings,
+                   c.language_probability, c.channels, c.model, c.warnings, c.redactions,
                    s.rubric_hash, s.rubric_id, ? AS rubric_name, s.score, s.passed,
                    s.auto_failed, s.pass_mark, s.flags, s.metrics, s.scored_at
             FROM calls c JOIN scorecards s USING (call_id)
@@ -131,5 +131,6 @@ def load(db: str | Path, filters: ReportFilters | None = None) -> ReportData:
         call["warnings"] = json.loads(call["warnings"] or "[]")
         call["flags"] = json.loads(call["flags"] or "[]")
         call["metrics"] = json.loads(call["metrics"] or "null")
+        call["redactions"] = json.loads(call["redactions"] or "null")
     return ReportData(calls=calls, results=dict(results), turns=dict(turns), criteria=criteria,
                       sections=dict(sections), rubric=rubric, other_versions=other_versions, failures=failures)
