@@ -221,6 +221,33 @@ def export(
 
 
 @app.command()
+def forget(
+    call: list[str] = typer.Option([], "--call", help="Call id to delete (repeatable)."),
+    agent: list[str] = typer.Option([], "--agent", help="Delete every call of this agent (repeatable)."),
+    db: Path = DB_OPTION,
+) -> None:
+    """Delete a call's or an agent's data (transcripts, scores, evidence) and say what was removed."""
+    from qa.store import Store, StoreError
+
+    if not call and not agent:
+        _fail("give --call ID or --agent ID")
+    if not db.is_file():
+        _fail(f"{db}: database not found")
+    try:
+        with Store(db) as store:
+            ids = [r["call_id"] for r in store.query(
+                "SELECT call_id FROM calls WHERE list_contains(?, call_id) OR list_contains(?, agent)", [call, agent])]
+            ids += [c for c in call if c not in ids and store.query("SELECT 1 FROM failures WHERE call_id = ?", [c])]
+            if not ids:
+                _fail(f"{db}: no call matches {', '.join(call + agent)}")
+            removed = store.forget(ids)
+    except StoreError as exc:
+        _fail(str(exc))
+    console.print(f"removed {len(ids)} call(s): {', '.join(escape(i) for i in ids)}", highlight=False)
+    console.print("rows deleted: " + ", ".join(f"{t} {n}" for t, n in removed.items()), highlight=False)
+
+
+@app.command()
 def failures(db: Path = DB_OPTION) -> None:
     """List files that could not be processed, with the reason."""
     from qa.store import Store, StoreError

@@ -226,6 +226,17 @@ class Store:
             self.con.execute("DELETE FROM failures WHERE file = ?", [file])
             self.con.execute("INSERT INTO failures VALUES (?, ?, ?, ?, ?)", [file, call_id, reason, run_id, _now()])
 
+    def forget(self, call_ids: list[str]) -> dict[str, int]:
+        """Delete every row of these calls (transcripts, scores, evidence, failures); rows removed per table."""
+        removed = {}
+        with self._transaction():
+            for table in ("evidence", "criterion_results", "section_scores", "scorecards", "turns", "calls", "failures"):
+                n = self.con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?, call_id)", [call_ids]).fetchone()[0]
+                self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, call_id)", [call_ids])
+                removed[table] = n
+        self.con.execute("CHECKPOINT")  # deleted text leaves the write-ahead log now
+        return removed
+
     def start_run(self, run_id: str, rubric_hash: str, model: str, files: int) -> None:
         self.con.execute(
             "INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, 0, 0)", [run_id, _now(), rubric_hash, model, files]

@@ -71,3 +71,21 @@ def test_no_redact_keeps_the_text(tmp_path):
     con = duckdb.connect(str(tmp_path / "qa.duckdb"), read_only=True)
     assert con.execute("SELECT text FROM turns").fetchone()[0] == f"card {CARD}"
     con.close()
+
+
+def test_forget_an_agent_removes_every_row(tmp_path):
+    for n, agent in enumerate(["alice", "bob"]):
+        call = {"call_id": f"c{n}", "agent": agent, "language": "en",
+                "turns": [{"role": "agent", "start": 0, "end": 2, "text": "Thank you for calling."}]}
+        (tmp_path / f"c{n}.json").write_text(json.dumps(call))
+    assert qa("import", "c0.json", "c1.json", "--db", "qa.duckdb", cwd=tmp_path).returncode == 0
+    run = qa("forget", "--agent", "alice", "--db", "qa.duckdb", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    assert "removed 1 call(s): c0" in run.stdout and "calls 1" in run.stdout
+    con = duckdb.connect(str(tmp_path / "qa.duckdb"), read_only=True)
+    for table in ("calls", "turns", "scorecards", "criterion_results", "evidence"):
+        assert con.execute(f"SELECT count(*) FROM {table} WHERE call_id = 'c0'").fetchone()[0] == 0
+    assert con.execute("SELECT count(*) FROM calls").fetchone()[0] == 1
+    con.close()
+    missing = qa("forget", "--call", "nope", "--db", "qa.duckdb", cwd=tmp_path)
+    assert missing.returncode == 2 and "no call matches nope" in missing.stderr
