@@ -1,6 +1,7 @@
 """`qa`: score recorded calls against a YAML rubric and write coaching reports."""
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Optional
@@ -50,10 +51,14 @@ def score(
     agent_channel: int = typer.Option(0, "--agent-channel", min=0, max=1, help="Channel of the agent in stereo files without one in the metadata."),
     force: bool = typer.Option(False, "--force", help="Score again calls already scored with this rubric."),
     no_redact: bool = typer.Option(False, "--no-redact", help="Keep card numbers, phone numbers, e-mails and IBANs in transcripts."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Transcription processes, each loading the model once (default: one per two cores)."),
 ) -> None:
-    """Transcribe and score recordings, storing transcripts and scorecards in the database."""
+    """Transcribe and score recordings, storing transcripts and scorecards in the database.
+
+    Calls already scored from the same audio with the same rubric and model are skipped, so an
+    interrupted batch is finished by running the same command again."""
     from qa.metadata import MetadataError, read_metadata
-    from qa.runner import BatchRunner, BatchSettings, find_audio
+    from qa.runner import BatchRunner, BatchSettings, default_workers, find_audio
     from qa.store import Store, StoreError
     from rubrics import rubric_path
     from scoring import RubricError, load_rubric
@@ -76,17 +81,25 @@ def score(
         with Store(db) as store:
             runner = BatchRunner(store, rubric_obj, rubric_text, settings, table)
             with Progress(
-                TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=err, transient=False,
             ) as progress:
-                task = progress.add_task("scoring", total=len(files))
+                task = progress.add_task("scoring", total=len(files), rate="")
+                started = time.monotonic()
 
                 def done(outcome) -> None:
-                    progress.update(task, advance=1, description=f"scoring ({outcome.call_id})")
-                    if outcome.status == "failed":
+                    finished = progress.tasks[0].completed + 1
+                    rate = 60 * finished / max(time.monotonic() - started, 1e-6)
+                    progress.update(task, advance=1, rate=f"{rate:.1f} calls/min")
+                    if outcome.status == "scored":
+                        progress.console.print(f"scored {escape(outcome.call_id)}: {outcome.scorecard.score:.0f}",
+                                               highlight=False)
+                    elif outcome.status == "skipped":
+                        progress.console.print(f"skipped {escape(outcome.call_id)} ({outcome.reason})", highlight=False)
+                    else:
                         progress.console.print(f"[red]failed[/] {escape(outcome.reason)}", highlight=False)
 
-                result = runner.run(files, on_done=done)
+                result = runner.run(files, on_done=done, workers=workers or default_workers())
     except (StoreError, ModelError) as exc:
         _fail(str(exc))
     _print_summary(result, rubric_obj.id, db)

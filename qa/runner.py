@@ -5,15 +5,19 @@ A file that cannot be processed is recorded as failed with its reason and the ba
 from __future__ import annotations
 
 import hashlib
+import itertools
+import multiprocessing
+import os
 import time
 import uuid
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from qa.metadata import CallMetadata
 from qa.store import CallInfo, Store
-from qa_types import Scorecard
+from qa_types import Scorecard, Transcript
 from scoring import Rubric, RubricScorer
 from transcribe import AudioError, Transcriber, TranscriberOptions
 from transcribe.errors import ModelError
@@ -34,8 +38,6 @@ class CallOutcome:
     language: str | None = None
     reason: str = ""
     audio_s: float = 0.0
-    transcribe_s: float = 0.0
-    total_s: float = 0.0
 
 
 @dataclass
@@ -97,58 +99,148 @@ class BatchRunner:
             self._transcriber = Transcriber(self.settings.transcriber)
         return self._transcriber
 
-    def run(self, files: list[Path], on_done: Callable[[CallOutcome], None] | None = None) -> BatchResult:
+    def run(self, files: list[Path], on_done: Callable[[CallOutcome], None] | None = None,
+            workers: int = 1) -> BatchResult:
+        """Score `files`; with workers > 1, transcription runs in that many processes (each loads
+        the model once) while this process scores and writes every call (one writer)."""
         result = BatchResult(run_id=uuid.uuid4().hex[:12])
-        self.store.start_run(result.run_id, self.rubric.content_hash,
-                             self.settings.transcriber.model or "base", len(files))
-        for path in files:
-            outcome = self.score_file(path, result.run_id)
+        self.store.start_run(result.run_id, self.rubric.content_hash, self.model_name, len(files))
+
+        def done(outcome: CallOutcome) -> None:
             result.outcomes.append(outcome)
             if on_done:
                 on_done(outcome)
+
+        jobs = []
+        for path in files:
+            job = self._prepare(path, result.run_id)
+            if isinstance(job, CallOutcome):
+                done(job)
+            else:
+                jobs.append(job)
+        if workers <= 1 or len(jobs) <= 1:
+            for job in jobs:
+                done(self._finish(job, self._transcribe_here(job), result.run_id))
+        else:
+            self._run_parallel(jobs, workers, result.run_id, done)
         self.store.finish_run(result.run_id, len(result.of("scored")), len(result.of("failed")))
         return result
+
+    @property
+    def model_name(self) -> str:
+        return self.settings.transcriber.model or "base"
 
     def _metadata_for(self, path: Path) -> CallMetadata:
         return self.metadata.get(str(path)) or self.metadata.get(path.name) or CallMetadata(file=path.name)
 
-    def score_file(self, path: Path, run_id: str) -> CallOutcome:
-        """Transcribe, score and store one file; failures are recorded, not raised."""
-        started = time.perf_counter()
+    def _prepare(self, path: Path, run_id: str) -> "Job | CallOutcome":
+        """What to transcribe for a file, or its outcome when it is skipped or cannot be read."""
         meta = self._metadata_for(path)
         call_id = meta.call_id or path.stem
-        outcome = CallOutcome(file=str(path), call_id=call_id, status="failed", agent=meta.agent)
         try:
             if not path.is_file():
                 raise AudioError(f"{path}: file not found")
             content_hash = file_hash(path)
-            if not self.settings.force and self.store.scored_hash(call_id, self.rubric.content_hash) == content_hash:
-                outcome.status, outcome.reason = "skipped", "already scored with this rubric"
-                return outcome
-            language = meta.language or self.settings.language
-            agent_channel = meta.agent_channel if meta.agent_channel is not None else self.settings.agent_channel
-            t0 = time.perf_counter()
-            transcript = self.transcriber.transcribe(path, language=language, agent_channel=agent_channel)
-            outcome.transcribe_s = time.perf_counter() - t0
-            redactions = None
+        except (AudioError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, AudioError) else f"{path}: cannot read ({exc.strerror or exc})"
+            self.store.record_failure(str(path), call_id, reason, run_id)
+            return CallOutcome(file=str(path), call_id=call_id, status="failed", agent=meta.agent, reason=reason)
+        if not self.settings.force and self.store.scored_hash(call_id, self.rubric.content_hash,
+                                                              self.model_name) == content_hash:
+            return CallOutcome(file=str(path), call_id=call_id, status="skipped", agent=meta.agent,
+                               reason="already scored with this rubric and model")
+        return Job(path=path, call_id=call_id, meta=meta, content_hash=content_hash,
+                   language=meta.language or self.settings.language,
+                   agent_channel=meta.agent_channel if meta.agent_channel is not None else self.settings.agent_channel)
+
+    def _transcribe_here(self, job: "Job") -> "Transcript | Exception":
+        try:
+            return self.transcriber.transcribe(job.path, language=job.language, agent_channel=job.agent_channel)
+        except ModelError:
+            raise
+        except Exception as exc:  # recorded as this file's failure by _finish
+            return exc
+
+    def _run_parallel(self, jobs: list["Job"], workers: int, run_id: str,
+                      done: Callable[[CallOutcome], None]) -> None:
+        options = replace(self.settings.transcriber,
+                          cpu_threads=self.settings.transcriber.cpu_threads or max(1, (os.cpu_count() or 1) // workers))
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_load_worker_model,
+                                 initargs=(options,)) as pool:
+            queue = iter(jobs)
+            in_flight = {}
+            for job in itertools.islice(queue, 2 * workers):
+                in_flight[pool.submit(_transcribe_in_worker, job.path, job.language, job.agent_channel)] = job
+            while in_flight:
+                finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in finished:
+                    job = in_flight.pop(future)
+                    done(self._finish(job, future.result(), run_id))
+                    for nxt in itertools.islice(queue, 1):
+                        in_flight[pool.submit(_transcribe_in_worker, nxt.path, nxt.language, nxt.agent_channel)] = nxt
+
+    def _finish(self, job: "Job", transcribed: "Transcript | Exception", run_id: str) -> CallOutcome:
+        """Redact, score and store one transcript (one transaction); failures are recorded."""
+        outcome = CallOutcome(file=str(job.path), call_id=job.call_id, status="failed", agent=job.meta.agent)
+        try:
+            if isinstance(transcribed, Exception):
+                raise transcribed
+            transcript, redactions = transcribed, None
             if self.settings.redact:
                 transcript, redactions = redact(transcript)
             scorecard = self.scorer.score(transcript)
-            info = CallInfo(call_id=call_id, file=str(path), content_hash=content_hash,
-                            agent=meta.agent, team=meta.team, call_date=meta.call_date, redactions=redactions)
+            info = CallInfo(call_id=job.call_id, file=str(job.path), content_hash=job.content_hash,
+                            agent=job.meta.agent, team=job.meta.team, call_date=job.meta.call_date,
+                            redactions=redactions)
             self.store.save_call(info, transcript, scorecard, run_id)
             outcome.status, outcome.scorecard = "scored", scorecard
             outcome.language, outcome.audio_s = transcript.language, transcript.duration
-            if transcript.warnings:
-                outcome.reason = "; ".join(transcript.warnings)
-        except (AudioError, OSError) as exc:
+            outcome.reason = "; ".join(transcript.warnings)
+        except AudioError as exc:
             outcome.reason = str(exc)
-            self.store.record_failure(str(path), call_id, outcome.reason, run_id)
-        except ModelError:
-            raise
+            self.store.record_failure(str(job.path), job.call_id, outcome.reason, run_id)
         except Exception as exc:  # one bad file must not stop the batch
-            outcome.reason = f"{path}: could not be processed ({type(exc).__name__}: {exc})"
-            self.store.record_failure(str(path), call_id, outcome.reason, run_id)
-        finally:
-            outcome.total_s = time.perf_counter() - started
+            outcome.reason = f"{job.path}: could not be processed ({type(exc).__name__}: {exc})"
+            self.store.record_failure(str(job.path), job.call_id, outcome.reason, run_id)
         return outcome
+
+    def score_file(self, path: Path, run_id: str) -> CallOutcome:
+        """Transcribe, score and store one file in this process; failures are recorded, not raised."""
+        job = self._prepare(path, run_id)
+        if isinstance(job, CallOutcome):
+            return job
+        return self._finish(job, self._transcribe_here(job), run_id)
+
+
+@dataclass
+class Job:
+    """A file to transcribe, with what its metadata says."""
+
+    path: Path
+    call_id: str
+    meta: CallMetadata
+    content_hash: str
+    language: str | None
+    agent_channel: int
+
+
+_worker_transcriber: Transcriber | None = None
+
+
+def _load_worker_model(options: TranscriberOptions) -> None:
+    global _worker_transcriber
+    _worker_transcriber = Transcriber(options)
+
+
+def _transcribe_in_worker(path: Path, language: str | None, agent_channel: int):
+    """Runs in a worker process: the transcript, or the exception to record for this file."""
+    try:
+        return _worker_transcriber.transcribe(path, language=language, agent_channel=agent_channel)
+    except Exception as exc:
+        return AudioError(str(exc)) if not isinstance(exc, AudioError) else exc
+
+
+def default_workers() -> int:
+    """Workers fitted to the machine: one per two cores (each runs two CTranslate2 threads)."""
+    return max(1, (os.cpu_count() or 1) // 2)

@@ -335,11 +335,12 @@ class Store:
         rows = self.con.execute("SELECT call_id FROM scorecards WHERE rubric_hash = ?", [rubric_hash]).fetchall()
         return {r[0] for r in rows}
 
-    def scored_hash(self, call_id: str, rubric_hash: str) -> str | None:
-        """Content hash of the audio a stored scorecard came from, if the call is scored."""
+    def scored_hash(self, call_id: str, rubric_hash: str, model: str) -> str | None:
+        """Content hash of the audio a stored scorecard came from, if the call is scored with
+        this rubric version from a transcript made by this model."""
         row = self.con.execute(
             "SELECT c.content_hash FROM calls c JOIN scorecards s USING (call_id) "
-            "WHERE c.call_id = ? AND s.rubric_hash = ?", [call_id, rubric_hash]
+            "WHERE c.call_id = ? AND s.rubric_hash = ? AND c.model = ?", [call_id, rubric_hash, model]
         ).fetchone()
         return row[0] if row else None
 

@@ -6,13 +6,14 @@ are separated.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from qa_types import Role, Transcript, Word
-from transcribe.audio import SAMPLE_RATE, DecodedAudio, load_audio
+from transcribe.audio import CHUNK_SECONDS, AudioStream
+from transcribe.errors import AudioError
 from transcribe.model import resolve_model
 from transcribe.turns import words_to_turns
 
@@ -92,49 +93,39 @@ class Transcriber:
         *,
         language: str | None = None,
         agent_channel: int = 0,
-        audio: DecodedAudio | None = None,
+        chunk_seconds: float = CHUNK_SECONDS,
     ) -> Transcript:
-        """Transcribe one recording.
+        """Transcribe one recording, decoded and transcribed in chunks (bounded memory).
 
-        language: ISO code from the call's metadata; None detects it (and stores its probability).
+        language: ISO code from the call's metadata; None detects it on the first chunk (on the
+            agent's channel for stereo) and stores its probability.
         agent_channel: which channel of a stereo file is the agent (0 = left, 1 = right).
+        Raises AudioError for unreadable, truncated, silent or speechless recordings.
         """
-        audio = audio or load_audio(path)
-        if len(audio.channels) == 2:
-            return self._transcribe_stereo(audio, language, agent_channel)
-        words, lang, prob = self.transcribe_channel(audio.channels[0], language, "S0")
-        return Transcript(
-            turns=words_to_turns(words, {}),
-            language=lang,
-            language_probability=None if language else prob,
-            duration=audio.duration,
-            channels=audio.source_channels,
-            model=self.model_name,
-            warnings=[MONO_WARNING],
-        )
-
-    def _transcribe_stereo(
-        self, audio: DecodedAudio, language: str | None, agent_channel: int
-    ) -> Transcript:
         if agent_channel not in (0, 1):
             raise ValueError(f"agent_channel must be 0 or 1, not {agent_channel}")
-        customer_channel = 1 - agent_channel
-        speakers = {agent_channel: "agent", customer_channel: "customer"}
+        stream = AudioStream(path, chunk_seconds)
+        speakers = {agent_channel: "agent", 1 - agent_channel: "customer"} if stream.stereo else {0: "S0"}
+        order = sorted(speakers, key=lambda ch: speakers[ch] != "agent")  # agent first: its language leads
+        words: list[Word] = []
+        detected_probability = None
+        for chunk in stream:
+            for channel in order:
+                found, lang, prob = self.transcribe_channel(chunk.channels[channel], language, speakers[channel])
+                if language is None:
+                    language, detected_probability = lang, prob
+                words += [replace(w, start=round(w.start + chunk.offset, 3), end=round(w.end + chunk.offset, 3))
+                          for w in found]
+        stream.check_complete()
+        if not words:
+            raise AudioError(f"{path}: no speech recognised in {stream.decoded_seconds:.1f} s of audio")
         roles = {"agent": Role.AGENT, "customer": Role.CUSTOMER}
-        # The agent channel goes first: its language, when detected, is used for the customer too.
-        agent_words, lang, prob = self.transcribe_channel(
-            audio.channels[agent_channel], language, speakers[agent_channel]
-        )
-        customer_words, _, _ = self.transcribe_channel(
-            audio.channels[customer_channel], lang, speakers[customer_channel]
-        )
         return Transcript(
-            turns=words_to_turns(agent_words + customer_words, roles),
-            language=lang,
-            language_probability=None if language else prob,
-            duration=audio.duration,
-            channels=2,
+            turns=words_to_turns(words, roles),
+            language=language,
+            language_probability=detected_probability,
+            duration=round(stream.decoded_seconds, 3),
+            channels=stream.info.channels,
             model=self.model_name,
+            warnings=[] if stream.stereo else [MONO_WARNING],
         )
-
-
