@@ -5,6 +5,7 @@ recordings are decoded chunk by chunk, so memory stays bounded whatever the file
 """
 from __future__ import annotations
 
+import wave
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,15 @@ class AudioInfo:
     declared_duration: float | None  # from the container header, when it states one
 
 
+def _wav_declared_duration(path: Path) -> float | None:
+    """Duration a PCM WAV header declares (ffmpeg clamps it to the bytes present, hiding truncation)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            return wav.getnframes() / wav.getframerate() if wav.getframerate() else None
+    except (wave.Error, EOFError, OSError):
+        return None
+
+
 def probe(path: Path) -> AudioInfo:
     """Channel count and declared duration of the first audio stream."""
     try:
@@ -50,6 +60,7 @@ def probe(path: Path) -> AudioInfo:
                 declared = float(stream.duration * stream.time_base)
             elif container.duration is not None:
                 declared = container.duration / 1_000_000
+            declared = _wav_declared_duration(path) or declared
             return AudioInfo(channels=stream.codec_context.channels or 1, declared_duration=declared)
     except av.FFmpegError as exc:
         raise AudioError(f"{path}: unreadable audio ({exc.strerror or exc})") from exc
