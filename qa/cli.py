@@ -73,6 +73,8 @@ def score(
     files = find_audio(paths)
     if not files:
         _fail(f"no audio files found in {', '.join(map(str, paths))}")
+    if metadata:
+        _warn_metadata_mismatch(metadata, table, files)
     settings = BatchSettings(
         transcriber=TranscriberOptions(model=model, device=device),
         agent_channel=agent_channel, language=language, force=force, redact=not no_redact,
@@ -105,6 +107,22 @@ def score(
     _print_summary(result, rubric_obj.id, db)
     if result.of("failed") and not result.of("scored") and not result.of("skipped"):
         raise typer.Exit(1)
+
+
+def _warn_metadata_mismatch(metadata: Path, table: dict, files: list[Path]) -> None:
+    """One line each for files the metadata does not describe and rows naming no file of the batch."""
+    names = {f.name for f in files} | {str(f) for f in files}
+    undescribed = [f.name for f in files if f.name not in table and str(f) not in table]
+    unknown = sorted({row.call_id or row.file for row in table.values()
+                      if row.file not in names and Path(row.file).name not in names})
+    if undescribed:
+        err.print(f"[yellow]warning:[/] {escape(str(metadata))}: no row for {len(undescribed)} file(s) "
+                  f"({escape(', '.join(undescribed[:5]))}{', …' if len(undescribed) > 5 else ''}); "
+                  "they use --language/--agent-channel and have no agent", highlight=False, soft_wrap=True)
+    if unknown:
+        err.print(f"[yellow]warning:[/] {escape(str(metadata))}: {len(unknown)} row(s) name calls not in this batch "
+                  f"({escape(', '.join(unknown[:5]))}{', …' if len(unknown) > 5 else ''})",
+                  highlight=False, soft_wrap=True)
 
 
 def _print_summary(result, rubric_id: str, db: Path) -> None:

@@ -7,6 +7,7 @@ duplicated. All SQL takes its values as parameters.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -167,9 +168,11 @@ class Store:
             self.con = duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
+                holder = re.search(r"held in (.+?) \(PID (\d+)\)", str(exc))
+                who = f"{holder.group(1)} (PID {holder.group(2)})" if holder else "another process"
                 raise StoreError(
-                    f"{self.path}: database is in use by another process ({str(exc).splitlines()[0]}); "
-                    "wait for it to finish or use another --db"
+                    f"{self.path}: database is in use by another process: {who}; "
+                    "wait for it to finish (or stop it), then run again, or use another --db"
                 ) from None
             raise StoreError(f"{self.path}: cannot open database ({exc})") from None
         except duckdb.Error as exc:

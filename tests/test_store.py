@@ -76,6 +76,7 @@ def test_locked_database_gives_one_clear_line(tmp_path):
         with pytest.raises(StoreError) as err:
             Store(db)
         assert "in use by another process" in str(err.value) and str(db) in str(err.value)
+        assert f"(PID {holder.pid})" in str(err.value)
     finally:
         holder.kill()
         holder.wait()

@@ -31,6 +31,8 @@ class TranscriberOptions:
     beam_size: beam search width (faster-whisper's default 5).
     vad_filter: skip non-speech with the bundled Silero VAD.
     cpu_threads: 0 lets CTranslate2 decide.
+    batch_size: on a GPU, faster-whisper's batched inference with this many segments at once
+        (0 = sequential decoding, the CPU default).
     """
 
     model: str | None = None
@@ -39,6 +41,7 @@ class TranscriberOptions:
     beam_size: int = 5
     vad_filter: bool = True
     cpu_threads: int = 0
+    batch_size: int = 16
 
 
 def _device(requested: str) -> str:
@@ -67,18 +70,22 @@ class Transcriber:
             compute_type=compute_type,
             cpu_threads=self.options.cpu_threads,
         )
+        self._batched = None
+        if device == "cuda" and self.options.batch_size > 0:
+            from faster_whisper import BatchedInferencePipeline
+
+            self._batched = BatchedInferencePipeline(model=self.model)
 
     def transcribe_channel(
         self, samples: np.ndarray, language: str | None, speaker: str
     ) -> tuple[list[Word], str, float]:
         """Words of one channel, with the language used and its probability."""
-        segments, info = self.model.transcribe(
-            samples,
-            language=language,
-            beam_size=self.options.beam_size,
-            word_timestamps=True,
-            vad_filter=self.options.vad_filter,
-        )
+        options = dict(language=language, beam_size=self.options.beam_size, word_timestamps=True,
+                       vad_filter=self.options.vad_filter)
+        if self._batched is not None:
+            segments, info = self._batched.transcribe(samples, batch_size=self.options.batch_size, **options)
+        else:
+            segments, info = self.model.transcribe(samples, **options)
         words = [
             Word(text=w.word, start=round(w.start, 3), end=round(w.end, 3),
                  probability=round(w.probability, 4), speaker=speaker)
