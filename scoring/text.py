@@ -35,6 +35,7 @@ def _make_lemmatizer(nlp: Language, name: str):
             word = token.text.casefold()
             lemma = simplemma.lemmatize(word, lang=lang) if supported and token.is_alpha else word
             token.lemma_ = normalise(lemma)
+            token.norm_ = normalise(token.text)
         return doc
 
     return lemmatize
@@ -52,29 +53,39 @@ def pipeline(lang: str) -> Language:
     return nlp
 
 
-def _token_pattern(lemma: str, fuzzy: bool) -> dict:
-    if fuzzy and len(lemma) >= 8:
-        return {"LEMMA": {"FUZZY2": lemma}}
-    if fuzzy and len(lemma) >= 5:
-        return {"LEMMA": {"FUZZY1": lemma}}
-    return {"LEMMA": lemma}
+def _token_pattern(attr: str, value: str, fuzzy: bool) -> dict:
+    if fuzzy and len(value) >= 8:
+        return {attr: {"FUZZY2": value}}
+    if fuzzy and len(value) >= 5:
+        return {attr: {"FUZZY1": value}}
+    return {attr: value}
 
 
-def phrase_pattern(phrase: str, lang: str, fuzzy: bool, max_inserted: int = 2) -> list[dict]:
-    """Matcher pattern for a phrase: its lemmas in order.
-
-    Punctuation may stand between them, and up to `max_inserted` extra words between each
-    pair ("thank you *so* much for calling"), as people rarely say a script word for word.
-    """
-    doc = pipeline(lang)(phrase)
-    lemmas = [t.lemma_ for t in doc if not (t.is_punct or t.is_space)]
+def _sequence(values: list[str], attr: str, fuzzy: bool, max_inserted: int) -> list[dict]:
     pattern: list[dict] = []
-    for i, lemma in enumerate(lemmas):
+    for i, value in enumerate(values):
         if i:
             pattern.append({"IS_PUNCT": True, "OP": "*"})
             pattern.extend({"IS_PUNCT": False, "OP": "?"} for _ in range(max_inserted))
-        pattern.append(_token_pattern(lemma, fuzzy))
+        pattern.append(_token_pattern(attr, value, fuzzy))
     return pattern
+
+
+def phrase_patterns(phrase: str, lang: str, fuzzy: bool, max_inserted: int = 2) -> list[list[dict]]:
+    """Matcher patterns for a phrase: its lemmas in order, and (when fuzzy) also its surface
+    forms with a letter or two of slack, which catches ASR slips in words the lemmatizer does
+    not know ("недополен" for "недоволен").
+
+    Punctuation may stand between the words, and up to `max_inserted` extra words between each
+    pair ("thank you *so* much for calling"), as people rarely say a script word for word.
+    """
+    words = [t for t in pipeline(lang)(phrase) if not (t.is_punct or t.is_space)]
+    if not words:
+        return []
+    patterns = [_sequence([t.lemma_ for t in words], "LEMMA", fuzzy, max_inserted)]
+    if fuzzy:
+        patterns.append(_sequence([t.norm_ for t in words], "NORM", fuzzy, max_inserted))
+    return patterns
 
 
 class PhraseIndex:
@@ -88,7 +99,7 @@ class PhraseIndex:
     def add(self, label: str, phrases: list[str], fuzzy: bool = True) -> "PhraseList":
         """Register a phrase list under `label` (once) and return its handle."""
         if label not in self.matcher:
-            patterns = [p for p in (phrase_pattern(ph, self.lang, fuzzy) for ph in phrases) if p]
+            patterns = [p for ph in phrases for p in phrase_patterns(ph, self.lang, fuzzy)]
             if patterns:
                 self.matcher.add(label, patterns)
             self.version += 1
