@@ -88,9 +88,13 @@ def coaching_priorities(data: ReportData, agent_calls: set[str], team_rates: dic
 
 
 def _teammate_quote(data: ReportData, criterion_id: str, agent_calls: set[str]) -> dict | None:
-    """The latest passing quote for a criterion from another agent's call."""
+    """The latest passing quote for a criterion from another agent's call, in a language the
+    agent speaks when there is one."""
     by_id = {c["call_id"]: c for c in data.calls}
-    for call in sorted(data.calls, key=lambda c: (c["call_date"] or date.min, c["call_id"]), reverse=True):
+    languages = {by_id[c]["language"] for c in agent_calls if c in by_id}
+    ordered = sorted(data.calls, key=lambda c: (c["language"] in languages, c["call_date"] or date.min, c["call_id"]),
+                     reverse=True)
+    for call in ordered:
         if call["call_id"] in agent_calls:
             continue
         for r in data.results.get(call["call_id"], []):
