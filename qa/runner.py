@@ -62,11 +62,8 @@ def find_audio(paths: Iterable[str | Path]) -> list[Path]:
 
 def file_hash(path: Path) -> str:
     """SHA-256 of a file's bytes: a recording's identity."""
-    digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 @dataclass
