@@ -239,5 +239,6 @@ def _transcribe_in_worker(path: Path, language: str | None, agent_channel: int):
 
 
 def default_workers() -> int:
-    """Workers fitted to the machine: one per two cores (each runs two CTranslate2 threads)."""
-    return max(1, (os.cpu_count() or 1) // 2)
+    """Workers fitted to the machine: one per core (each with one CTranslate2 thread), at most 8
+    (each worker holds its own model, ~0.7 GiB with the base model)."""
+    return max(1, min(os.cpu_count() or 1, 8))

@@ -6,6 +6,7 @@ are separated.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -30,7 +31,8 @@ class TranscriberOptions:
     compute_type: "default" picks int8 on CPU and float16 on GPU.
     beam_size: beam search width (faster-whisper's default 5).
     vad_filter: skip non-speech with the bundled Silero VAD.
-    cpu_threads: 0 lets CTranslate2 decide.
+    cpu_threads: CPU threads for CTranslate2; 0 = one per core (CTranslate2's own default of 4
+        oversubscribes small machines).
     batch_size: on a GPU, faster-whisper's batched inference with this many segments at once
         (0 = sequential decoding, the CPU default).
     """
@@ -68,7 +70,7 @@ class Transcriber:
             resolve_model(self.options.model),
             device=device,
             compute_type=compute_type,
-            cpu_threads=self.options.cpu_threads,
+            cpu_threads=self.options.cpu_threads or os.cpu_count() or 0,
         )
         self._batched = None
         if device == "cuda" and self.options.batch_size > 0:
