@@ -60,6 +60,7 @@ class Transcript:
     channels: int = 1
     model: str = ""
     warnings: list[str] = field(default_factory=list)
+    holds: list[tuple[float, float]] = field(default_factory=list)  # hold spans known from metadata
 
     def turns_of(self, role: Role | None) -> list[Turn]:
         """Turns spoken by `role`, or all turns when `role` is None."""

@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS calls (
     model VARCHAR,
     warnings VARCHAR,
     redactions VARCHAR,
+    holds VARCHAR,
     transcribed_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS turns (
@@ -258,10 +259,10 @@ class Store:
         self.con.execute("DELETE FROM turns WHERE call_id = ?", [info.call_id])
         self.con.execute("DELETE FROM calls WHERE call_id = ?", [info.call_id])
         self.con.execute(
-            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
              t.duration, t.language, t.language_probability, t.channels, t.model,
-             json.dumps(t.warnings), json.dumps(info.redactions), _now()],
+             json.dumps(t.warnings), json.dumps(info.redactions), json.dumps(t.holds), _now()],
         )
         rows = [
             (info.call_id, i, turn.speaker, turn.role.value, turn.start, turn.end, turn.text,
@@ -329,7 +330,8 @@ class Store:
                             agent=c["agent"], team=c["team"], call_date=c["call_date"])
             transcript = Transcript(turns=turns.get(c["call_id"], []), language=c["language"],
                                     duration=c["duration_s"], language_probability=c["language_probability"],
-                                    channels=c["channels"], model=c["model"], warnings=json.loads(c["warnings"] or "[]"))
+                                    channels=c["channels"], model=c["model"], warnings=json.loads(c["warnings"] or "[]"),
+                                    holds=[tuple(h) for h in json.loads(c["holds"] or "[]")])
             out.append((info, transcript))
         return out
 

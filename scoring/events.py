@@ -35,16 +35,18 @@ def find_holds(
     min_agent_silence: float,
     min_dead_air: float,
 ) -> list[Event]:
-    """Holds: an agent hold request followed by agent silence of `min_agent_silence` seconds,
-    or any stretch of `min_dead_air` seconds where nobody speaks (an unannounced hold)."""
+    """Holds: those the call's metadata gives (e.g. from the phone system), an agent hold request
+    followed by agent silence of `min_agent_silence` seconds, or any stretch of `min_dead_air`
+    seconds where nobody speaks (an unannounced hold)."""
     agent_turns = [t for t in call.transcript.turns if t.role == Role.AGENT]
-    holds: list[Event] = []
+    holds: list[Event] = [Event("hold", start, end, announced=False) for start, end in call.transcript.holds]
     if hold_request is not None:
         for match in call.find(hold_request, "agent"):
             following = [t.start for t in agent_turns if t.start > match.end]
             resume = min(following) if following else call.transcript.duration
             silent_from = max([match.end] + [t.end for t in agent_turns if t.start <= match.end])
-            if resume - silent_from >= min_agent_silence:
+            overlaps = any(h.start < resume and h.end > silent_from for h in holds)
+            if resume - silent_from >= min_agent_silence and not overlaps:
                 holds.append(Event("hold", silent_from, resume, announced=True))
     for start, end in silences(call, min_dead_air):
         if not any(h.start < end and h.end > start for h in holds):

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+_STARTED = time.time()
 EVAL = REPO.parent / "shared" / "eval"
 EXAMPLES = REPO / "examples"
 
@@ -60,3 +62,10 @@ def scored(tmp_path_factory):
     report = qa("report", "--db", str(db), "--out", str(work / "site"), cwd=work)
     assert report.returncode == 0, report.stdout + report.stderr
     return work, db, run
+
+
+def pytest_terminal_summary(terminalreporter):
+    """Name the report screenshots the browser tests took, so a reviewer can open them."""
+    shots = sorted(p for p in (REPO / "build" / "screenshots").glob("*.png") if p.stat().st_mtime >= _STARTED)
+    if shots:
+        terminalreporter.write_line("report screenshots: " + ", ".join(str(p) for p in shots))

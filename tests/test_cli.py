@@ -57,3 +57,12 @@ def test_help_lists_the_commands(tmp_path):
     assert run.returncode == 0
     for command in ("score", "report", "failures"):
         assert command in run.stdout
+
+
+def test_metadata_rows_and_files_that_do_not_match_are_named(tmp_path):
+    (tmp_path / "calls.csv").write_text("file,call_id,agent\nother.wav,c9,alice\n")
+    (tmp_path / "a.wav").write_bytes(b"")
+    run = qa("score", "a.wav", "--metadata", "calls.csv", "--db", "qa.duckdb", cwd=tmp_path)
+    assert "calls.csv: no row for 1 file(s) (a.wav)" in run.stderr
+    assert "calls.csv: 1 row(s) name calls not in this batch (c9)" in run.stderr
+    assert "a.wav: empty file (0 bytes)" in run.stderr

@@ -97,3 +97,38 @@ def test_rescore_cli(tmp_path):
     run = qa("rescore", "--rubric", "inbound_support", "--db", "qa.duckdb", "--force", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     assert "1 calls scored" in run.stdout
+
+
+def test_holds_given_in_metadata_count_as_holds(tmp_path):
+    call = {"call_id": "h1", "language": "en", "holds": [[10.0, 100.0]], "turns": [
+        {"role": "agent", "start": 0.5, "end": 3, "text": "Thank you for calling, how can I help?"},
+        {"role": "customer", "start": 3.5, "end": 6, "text": "My card is blocked."},
+        {"role": "agent", "start": 6.5, "end": 9.5, "text": "Let me check that."},  # no hold request
+        {"role": "customer", "start": 10.0, "end": 99.0, "text": "(music on hold transcribed as speech)"},
+        {"role": "agent", "start": 100.5, "end": 103, "text": "Thank you for holding, it is unblocked."},
+    ]}
+    (tmp_path / "h1.json").write_text(json.dumps(call))
+    assert qa("import", "h1.json", "--db", "qa.duckdb", cwd=tmp_path).returncode == 0
+    con = duckdb.connect(str(tmp_path / "qa.duckdb"), read_only=True)
+    outcomes = dict(con.execute("SELECT criterion_id, outcome FROM criterion_results").fetchall())
+    metrics = json.loads(con.execute("SELECT metrics FROM scorecards").fetchone()[0])
+    con.close()
+    assert outcomes["hold_permission"] == "fail" and outcomes["thanks_for_holding"] == "pass"
+    assert outcomes["hold_length"] == "pass" and metrics["longest_hold_s"] == 90.0
+    with Store(tmp_path / "qa.duckdb") as store:  # kept for rescoring
+        assert store.load_transcripts()[0][1].holds == [(10.0, 100.0)]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet", "json"])
+def test_export_for_bi_tools(tmp_path, fmt):
+    (tmp_path / "call.vtt").write_text(VTT)
+    assert qa("import", "call.vtt", "--language", "en", "--db", "qa.duckdb", cwd=tmp_path).returncode == 0
+    run = qa("export", "--db", "qa.duckdb", "--format", fmt, "--out", "bi", cwd=tmp_path)
+    assert run.returncode == 0, run.stderr
+    reader = {"csv": "read_csv_auto", "parquet": "read_parquet", "json": "read_json_auto"}[fmt]
+    con = duckdb.connect()
+    cards = con.execute(f"SELECT call_id, score FROM {reader}(?)", [str(tmp_path / "bi" / f"scorecards.{fmt}")]).fetchall()
+    results = con.execute(f"SELECT criterion_id, outcome FROM {reader}(?)",
+                          [str(tmp_path / "bi" / f"criterion_results.{fmt}")]).fetchall()
+    assert [c[0] for c in cards] == ["call"]
+    assert ("greeting", "pass") in results and len(results) == 10

@@ -8,6 +8,7 @@ Formats:
        "turns": [{"role": "agent", "speaker": "A", "start": 0.5, "end": 3.2, "text": "Hello ..."}, ...]}
 
   ``role`` is agent, customer or unknown; ``speaker``, ``duration`` and the call fields are optional.
+  ``"holds": [[start, end], ...]`` gives hold periods the phone system recorded.
 - ``vtt``: WebVTT with speaker tags (``<v Agent>...``) or ``Name: text`` cues; speaker names
   map to roles (agent/csr/representative -> agent, customer/caller/client -> customer).
 - ``harper-valley``: Gridspace/Stanford Harper Valley transcript JSON (``segments`` with
@@ -91,9 +92,14 @@ def read_json(path: Path, language: str | None = None) -> list[ImportedCall]:
         lang = call.get("language") or language
         if not lang:
             raise TranscriptImportError(f"{where}: no 'language' in the file and none given with --language")
+        transcript = _transcript(turns, lang, call.get("duration"), "json")
+        try:
+            transcript.holds = [(float(a), float(b)) for a, b in call.get("holds") or []]
+        except (TypeError, ValueError):
+            raise TranscriptImportError(f"{where}: holds must be a list of [start, end] pairs") from None
         out.append(ImportedCall(
             call_id=str(call.get("call_id") or (path.stem if len(calls) == 1 else f"{path.stem}-{n}")),
-            transcript=_transcript(turns, lang, call.get("duration"), "json"),
+            transcript=transcript,
             agent=call.get("agent"), team=call.get("team"), call_date=_date(call.get("date"), path),
         ))
     return out
