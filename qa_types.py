@@ -62,10 +62,6 @@ class Transcript:
     warnings: list[str] = field(default_factory=list)
     holds: list[tuple[float, float]] = field(default_factory=list)  # hold spans known from metadata
 
-    def turns_of(self, role: Role | None) -> list[Turn]:
-        """Turns spoken by `role`, or all turns when `role` is None."""
-        return [t for t in self.turns if role is None or t.role == role]
-
 
 @dataclass(frozen=True)
 class Evidence:

@@ -34,6 +34,17 @@ _register_subcommands()
 DB_OPTION = typer.Option(Path("qa.duckdb"), "--db", help="DuckDB file holding calls and scores.")
 
 
+def _load_rubric(name_or_path: str):
+    """(rubric, YAML text) of a shipped rubric name or a file; exits with one line on a fault."""
+    from rubrics import rubric_path
+    from scoring import RubricError, load_rubric
+
+    try:
+        return load_rubric(rubric_path(name_or_path))
+    except RubricError as exc:
+        _fail(str(exc))
+
+
 def _fail(message: str) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
@@ -60,15 +71,13 @@ def score(
     from qa.metadata import MetadataError, read_metadata
     from qa.runner import BatchRunner, BatchSettings, default_workers, find_audio
     from qa.store import Store, StoreError
-    from rubrics import rubric_path
-    from scoring import RubricError, load_rubric
     from transcribe import TranscriberOptions
     from transcribe.errors import ModelError
 
+    rubric_obj, rubric_text = _load_rubric(rubric)
     try:
-        rubric_obj, rubric_text = load_rubric(rubric_path(rubric))
         table = read_metadata(metadata) if metadata else {}
-    except (RubricError, MetadataError) as exc:
+    except MetadataError as exc:
         _fail(str(exc))
     files = find_audio(paths)
     if not files:
@@ -174,13 +183,8 @@ def rescore(
     """Score stored transcripts again with a rubric (no audio is touched)."""
     from qa.rescore import rescore as rescore_calls
     from qa.store import Store, StoreError
-    from rubrics import rubric_path
-    from scoring import RubricError, load_rubric
 
-    try:
-        rubric_obj, text = load_rubric(rubric_path(rubric))
-    except RubricError as exc:
-        _fail(str(exc))
+    rubric_obj, text = _load_rubric(rubric)
     if not db.is_file():
         _fail(f"{db}: database not found (score some calls first with `qa score`)")
     try:
@@ -208,13 +212,8 @@ def import_(
     """Import existing transcripts (no audio) and score them like our own."""
     from qa.importer import import_transcripts
     from qa.store import Store, StoreError
-    from rubrics import rubric_path
-    from scoring import RubricError, load_rubric
 
-    try:
-        rubric_obj, text = load_rubric(rubric_path(rubric))
-    except RubricError as exc:
-        _fail(str(exc))
+    rubric_obj, text = _load_rubric(rubric)
     try:
         with Store(db) as store:
             outcomes = import_transcripts(store, rubric_obj, text, files, fmt, language, set(agent_speaker),

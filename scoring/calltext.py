@@ -47,7 +47,6 @@ class CallText:
         self.transcript = transcript
         self.lang = transcript.language
         self.docs = list(pipeline(self.lang).pipe(t.text for t in transcript.turns))
-        self.roles_known = any(t.role != Role.UNKNOWN for t in transcript.turns)
         self._hits: dict[tuple[int, int], list[dict]] = {}
 
     def _matches(self, phrases: PhraseList) -> list[dict[str, list[tuple[int, int]]]]:

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 from qa_types import Role
 from scoring.calltext import CallText
+from scoring.metrics import gaps, merge
 from scoring.text import PhraseList
 
 
@@ -15,18 +16,7 @@ class Event:
     kind: str
     start: float
     end: float
-    announced: bool = False
-
-
-def silences(call: CallText, min_length: float) -> list[tuple[float, float]]:
-    """Stretches of at least `min_length` seconds, inside the call, where nobody speaks."""
-    spans = sorted((t.start, t.end) for t in call.transcript.turns)
-    gaps, covered_until = [], None
-    for start, end in spans:
-        if covered_until is not None and start - covered_until >= min_length:
-            gaps.append((covered_until, start))
-        covered_until = end if covered_until is None else max(covered_until, end)
-    return gaps
+    announced: bool = False  # an agent hold request came first
 
 
 def find_holds(
@@ -39,7 +29,7 @@ def find_holds(
     followed by agent silence of `min_agent_silence` seconds, or any stretch of `min_dead_air`
     seconds where nobody speaks (an unannounced hold)."""
     agent_turns = [t for t in call.transcript.turns if t.role == Role.AGENT]
-    holds: list[Event] = [Event("hold", start, end, announced=False) for start, end in call.transcript.holds]
+    holds: list[Event] = [Event("hold", start, end) for start, end in call.transcript.holds]
     if hold_request is not None:
         for match in call.find(hold_request, "agent"):
             following = [t.start for t in agent_turns if t.start > match.end]
@@ -48,7 +38,7 @@ def find_holds(
             overlaps = any(h.start < resume and h.end > silent_from for h in holds)
             if resume - silent_from >= min_agent_silence and not overlaps:
                 holds.append(Event("hold", silent_from, resume, announced=True))
-    for start, end in silences(call, min_dead_air):
+    for start, end in gaps(merge((t.start, t.end) for t in call.transcript.turns), min_dead_air):
         if not any(h.start < end and h.end > start for h in holds):
             holds.append(Event("hold", start, end))
     return sorted(holds, key=lambda e: e.start)

@@ -7,20 +7,25 @@ from qa_types import Outcome
 from scoring.checks.base import BaseCheck, CheckContext, CheckResult
 
 
+def _combine(results: list[CheckResult], decisive: Outcome) -> CheckResult:
+    """One result from sub-results: `decisive` (FAIL for all, PASS for any) wins if any
+    applicable sub-check has it; N/A when no sub-check applies."""
+    applicable = [r for r in results if r.outcome != Outcome.NA]
+    if not applicable:
+        return CheckResult.na("no sub-check applies")
+    deciding = [r for r in applicable if r.outcome == decisive]
+    chosen = deciding or applicable
+    outcome = decisive if deciding else (Outcome.PASS if decisive == Outcome.FAIL else Outcome.FAIL)
+    return CheckResult(outcome, [e for r in chosen for e in r.evidence], "; ".join(r.note for r in chosen if r.note))
+
+
 class AllCheck(BaseCheck):
     """Passes when every applicable sub-check passes; N/A when none applies."""
 
     all: list["Check"] = Field(min_length=1)
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:
-        results = [c.evaluate(ctx) for c in self.all]
-        applicable = [r for r in results if r.outcome != Outcome.NA]
-        if not applicable:
-            return CheckResult.na("no sub-check applies")
-        failed = [r for r in applicable if r.outcome == Outcome.FAIL]
-        chosen = failed or applicable
-        return CheckResult(Outcome.FAIL if failed else Outcome.PASS,
-                           [e for r in chosen for e in r.evidence], "; ".join(r.note for r in chosen if r.note))
+        return _combine([c.evaluate(ctx) for c in self.all], Outcome.FAIL)
 
     def describe(self) -> str:
         return "all of: " + "; ".join(c.describe() for c in self.all)
@@ -35,14 +40,7 @@ class AnyCheck(BaseCheck):
     any: list["Check"] = Field(min_length=1)
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:
-        results = [c.evaluate(ctx) for c in self.any]
-        applicable = [r for r in results if r.outcome != Outcome.NA]
-        if not applicable:
-            return CheckResult.na("no sub-check applies")
-        passed = [r for r in applicable if r.outcome == Outcome.PASS]
-        chosen = passed or applicable
-        return CheckResult(Outcome.PASS if passed else Outcome.FAIL,
-                           [e for r in chosen for e in r.evidence], "; ".join(r.note for r in chosen if r.note))
+        return _combine([c.evaluate(ctx) for c in self.any], Outcome.PASS)
 
     def describe(self) -> str:
         return "any of: " + "; ".join(c.describe() for c in self.any)
