@@ -79,3 +79,16 @@ def test_metric_na_without_customer_speech():
 def test_invalid_checks_are_rejected(check, message):
     with pytest.raises(ValidationError, match=message):
         TypeAdapter(Check).validate_python(check)
+
+
+def test_absent_is_exact_by_default():
+    call = transcript([("agent", 0.5, 3.0, "Siparişinizi iptal edebilirim.")], language="tr")
+    rubric = parse_rubric("""
+id: tr
+name: tr
+phrase_sets: {rude: {tr: ["aptal"]}}
+sections: [{id: s, criteria: [{id: c, check: {absent: $rude}}]}]
+""")
+    ctx = RubricScorer(rubric).context(call)
+    assert TypeAdapter(Check).validate_python({"absent": "$rude"}).evaluate(ctx).outcome == Outcome.PASS
+    assert TypeAdapter(Check).validate_python({"absent": "$rude", "fuzzy": True}).evaluate(ctx).outcome == Outcome.FAIL

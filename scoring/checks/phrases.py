@@ -62,9 +62,13 @@ class PhrasesCheck(_PhraseSearch):
 
 
 class AbsentCheck(_PhraseSearch):
-    """Passes when `speaker` says none of the phrases in the window (e.g. abusive language)."""
+    """Passes when `speaker` says none of the phrases in the window (e.g. abusive language).
+
+    Exact lemmas by default: letter slips would turn harmless words into prohibited ones
+    (Turkish "iptal", cancel, is one letter from "aptal", stupid) and auto-fail the call."""
 
     absent: PhraseSpec = Field(description="Prohibited phrases per language, or $name of a phrase set.")
+    fuzzy: bool = Field(False, description="Allow letter slips (off by default for prohibited phrases).")
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:
         found = self._search(self.absent, ctx)
