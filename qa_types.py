@@ -49,6 +49,29 @@ class Turn:
     words: list[Word] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class SpeakerSpan:
+    """One stretch of speech by one speaker, as diarization found it (may overlap others)."""
+
+    start: float
+    end: float
+    speaker: str
+
+
+@dataclass(frozen=True)
+class RoleDecision:
+    """Which speaker is the agent and how sure that is.
+
+    method: "channel" (stereo), "voiceprint" (enrolled agent voice), "phrases" (the rubric's
+    agent phrases, opening lines first), "first speaker" (no other evidence) or "single speaker".
+    """
+
+    agent_speaker: str | None
+    method: str
+    confidence: float
+    detail: str = ""
+
+
 @dataclass
 class Transcript:
     """A whole call as text: turns in time order plus what is known about the audio."""
@@ -61,6 +84,17 @@ class Transcript:
     model: str = ""
     warnings: list[str] = field(default_factory=list)
     holds: list[tuple[float, float]] = field(default_factory=list)  # hold spans known from metadata
+    speaker_spans: list[SpeakerSpan] = field(default_factory=list)  # diarization of a mono call
+    voice_similarity: dict[str, float] = field(default_factory=dict)  # speaker -> cosine to agent voiceprint
+    role_decision: RoleDecision | None = None
+
+    @property
+    def speakers(self) -> list[str]:
+        """Speaker labels in order of first speech."""
+        seen: dict[str, None] = {}
+        for turn in self.turns:
+            seen.setdefault(turn.speaker, None)
+        return list(seen)
 
 
 @dataclass(frozen=True)

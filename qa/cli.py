@@ -62,7 +62,10 @@ def score(
     agent_channel: int = typer.Option(0, "--agent-channel", min=0, max=1, help="Channel of the agent in stereo files without one in the metadata."),
     force: bool = typer.Option(False, "--force", help="Score again calls already scored with this rubric."),
     no_redact: bool = typer.Option(False, "--no-redact", help="Keep card numbers, phone numbers, e-mails and IBANs in transcripts."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Transcription processes, each loading the model once (default: one per two cores)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Transcription processes, each loading the model once (default: one per core, at most 8)."),
+    diarization: str = typer.Option("offline", "--diarization", help="How mono calls are split by speaker: 'offline' (local pyannote wiring), a pyannote pipeline name such as pyannote/speaker-diarization-community-1 (token from $HF_TOKEN) or folder, or 'none'."),
+    min_speakers: int = typer.Option(1, "--min-speakers", min=1, help="Fewest speakers diarization may find in a mono call."),
+    max_speakers: int = typer.Option(4, "--max-speakers", min=1, help="Most speakers diarization may find in a mono call (IVR, transfers, conferences add voices)."),
 ) -> None:
     """Transcribe and score recordings, storing transcripts and scorecards in the database.
 
@@ -72,6 +75,7 @@ def score(
     from qa.runner import BatchRunner, BatchSettings, default_workers, find_audio
     from qa.store import Store, StoreError
     from transcribe import TranscriberOptions
+    from transcribe.diarizer import DiarizationOptions
     from transcribe.errors import ModelError
 
     rubric_obj, rubric_text = _load_rubric(rubric)
@@ -84,8 +88,12 @@ def score(
         _fail(f"no audio files found in {', '.join(map(str, paths))}")
     if metadata:
         _warn_metadata_mismatch(metadata, table, files)
+    if min_speakers > max_speakers:
+        _fail(f"--min-speakers {min_speakers} is above --max-speakers {max_speakers}")
+    diarization_options = None if diarization == "none" else DiarizationOptions(
+        pipeline=diarization, min_speakers=min_speakers, max_speakers=max_speakers)
     settings = BatchSettings(
-        transcriber=TranscriberOptions(model=model, device=device),
+        transcriber=TranscriberOptions(model=model, device=device, diarization=diarization_options),
         agent_channel=agent_channel, language=language, force=force, redact=not no_redact,
     )
     try:

@@ -15,10 +15,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from qa.metadata import CallMetadata
 from qa.store import CallInfo, Store
 from qa_types import Scorecard, Transcript
 from scoring import Rubric, RubricScorer
+from scoring.roles import decide_roles
 from transcribe import AudioError, Transcriber, TranscriberOptions
 from transcribe.errors import ModelError
 from transcribe.redact import redact
@@ -148,11 +151,12 @@ class BatchRunner:
                                reason="already scored with this rubric and model")
         return Job(path=path, call_id=call_id, meta=meta, content_hash=content_hash,
                    language=meta.language or self.settings.language,
-                   agent_channel=meta.agent_channel if meta.agent_channel is not None else self.settings.agent_channel)
+                   agent_channel=meta.agent_channel if meta.agent_channel is not None else self.settings.agent_channel,
+                   voiceprint=self.store.voiceprint(meta.agent))
 
     def _transcribe_here(self, job: "Job") -> "Transcript | Exception":
         try:
-            return self.transcriber.transcribe(job.path, language=job.language, agent_channel=job.agent_channel)
+            return _transcribe(self.transcriber, job)
         except ModelError:
             raise
         except Exception as exc:  # recorded as this file's failure by _finish
@@ -168,14 +172,14 @@ class BatchRunner:
             queue = iter(jobs)
             in_flight = {}
             for job in itertools.islice(queue, 2 * workers):
-                in_flight[pool.submit(_transcribe_in_worker, job.path, job.language, job.agent_channel)] = job
+                in_flight[pool.submit(_transcribe_in_worker, job)] = job
             while in_flight:
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
                 for future in finished:
                     job = in_flight.pop(future)
                     done(self._finish(job, future.result(), run_id))
                     for nxt in itertools.islice(queue, 1):
-                        in_flight[pool.submit(_transcribe_in_worker, nxt.path, nxt.language, nxt.agent_channel)] = nxt
+                        in_flight[pool.submit(_transcribe_in_worker, nxt)] = nxt
 
     def _finish(self, job: "Job", transcribed: "Transcript | Exception", run_id: str) -> CallOutcome:
         """Redact, score and store one transcript (one transaction); failures are recorded."""
@@ -186,6 +190,7 @@ class BatchRunner:
             transcript, redactions = transcribed, None
             if self.settings.redact:
                 transcript, redactions = redact(transcript)
+            transcript = decide_roles(transcript, self.scorer)
             scorecard = self.scorer.score(transcript)
             info = CallInfo(call_id=job.call_id, file=str(job.path), content_hash=job.content_hash,
                             agent=job.meta.agent, team=job.meta.team, call_date=job.meta.call_date,
@@ -220,6 +225,7 @@ class Job:
     content_hash: str
     language: str | None
     agent_channel: int
+    voiceprint: list[float] | None = None
 
 
 _worker_transcriber: Transcriber | None = None
@@ -230,10 +236,16 @@ def _load_worker_model(options: TranscriberOptions) -> None:
     _worker_transcriber = Transcriber(options)
 
 
-def _transcribe_in_worker(path: Path, language: str | None, agent_channel: int):
+def _transcribe(transcriber: Transcriber, job: Job) -> Transcript:
+    voiceprint = np.asarray(job.voiceprint, dtype=np.float32) if job.voiceprint else None
+    return transcriber.transcribe(job.path, language=job.language, agent_channel=job.agent_channel,
+                                  voiceprint=voiceprint)
+
+
+def _transcribe_in_worker(job: Job):
     """Runs in a worker process: the transcript, or the exception to record for this file."""
     try:
-        return _worker_transcriber.transcribe(path, language=language, agent_channel=agent_channel)
+        return _transcribe(_worker_transcriber, job)
     except Exception as exc:
         return AudioError(str(exc)) if not isinstance(exc, AudioError) else exc
 

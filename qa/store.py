@@ -14,7 +14,7 @@ from pathlib import Path
 
 import duckdb
 
-from qa_types import Role, Scorecard, Transcript, Turn, Word, to_plain
+from qa_types import Role, RoleDecision, Scorecard, SpeakerSpan, Transcript, Turn, Word, to_plain
 from scoring.rubric import Rubric
 
 SCHEMA = """
@@ -33,7 +33,26 @@ CREATE TABLE IF NOT EXISTS calls (
     warnings VARCHAR,
     redactions VARCHAR,
     holds VARCHAR,
-    transcribed_at TIMESTAMP
+    transcribed_at TIMESTAMP,
+    speakers INTEGER,
+    agent_speaker VARCHAR,
+    role_method VARCHAR,
+    role_confidence DOUBLE,
+    role_detail VARCHAR,
+    voice_similarity VARCHAR
+);
+CREATE TABLE IF NOT EXISTS speaker_spans (
+    call_id VARCHAR NOT NULL,
+    start_s DOUBLE,
+    end_s DOUBLE,
+    speaker VARCHAR
+);
+CREATE TABLE IF NOT EXISTS voiceprints (
+    agent VARCHAR PRIMARY KEY,
+    embedding FLOAT[],
+    source VARCHAR,
+    speech_s DOUBLE,
+    enrolled_at TIMESTAMP
 );
 CREATE TABLE IF NOT EXISTS turns (
     call_id VARCHAR NOT NULL,
@@ -134,6 +153,14 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 
+# Columns added after the first release: older databases gain them on open.
+MIGRATIONS = [
+    f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column}"
+    for column in ("speakers INTEGER", "agent_speaker VARCHAR", "role_method VARCHAR",
+                   "role_confidence DOUBLE", "role_detail VARCHAR", "voice_similarity VARCHAR")
+]
+_CALL_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards", "turns", "speaker_spans",
+                "calls", "failures")
 _SCORE_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards")
 
 
@@ -180,6 +207,8 @@ class Store:
             raise StoreError(f"{self.path}: not a usable DuckDB database ({exc})") from None
         if not read_only:
             self.con.execute(SCHEMA)
+            for statement in MIGRATIONS:
+                self.con.execute(statement)
 
     def __enter__(self) -> "Store":
         return self
@@ -234,12 +263,26 @@ class Store:
         """Delete every row of these calls (transcripts, scores, evidence, failures); rows removed per table."""
         removed = {}
         with self._transaction():
-            for table in ("evidence", "criterion_results", "section_scores", "scorecards", "turns", "calls", "failures"):
+            for table in _CALL_TABLES:
                 n = self.con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?, call_id)", [call_ids]).fetchone()[0]
                 self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, call_id)", [call_ids])
                 removed[table] = n
         self.con.execute("CHECKPOINT")  # deleted text leaves the write-ahead log now
         return removed
+
+    def save_voiceprint(self, agent: str, embedding: list[float], source: str, speech_s: float) -> None:
+        """Enrol (or replace) an agent's voiceprint."""
+        with self._transaction():
+            self.con.execute("DELETE FROM voiceprints WHERE agent = ?", [agent])
+            self.con.execute("INSERT INTO voiceprints VALUES (?, ?, ?, ?, ?)",
+                             [agent, [float(v) for v in embedding], source, speech_s, _now()])
+
+    def voiceprint(self, agent: str | None) -> list[float] | None:
+        """An agent's enrolled voiceprint, or None."""
+        if not agent:
+            return None
+        row = self.con.execute("SELECT embedding FROM voiceprints WHERE agent = ?", [agent]).fetchone()
+        return list(row[0]) if row else None
 
     def start_run(self, run_id: str, rubric_hash: str, model: str, files: int) -> None:
         self.con.execute(
@@ -256,14 +299,20 @@ class Store:
         return _Transaction(self.con)
 
     def _write_transcript(self, info: CallInfo, t: Transcript) -> None:
-        self.con.execute("DELETE FROM turns WHERE call_id = ?", [info.call_id])
-        self.con.execute("DELETE FROM calls WHERE call_id = ?", [info.call_id])
+        for table in ("turns", "speaker_spans", "calls"):
+            self.con.execute(f"DELETE FROM {table} WHERE call_id = ?", [info.call_id])
+        role = t.role_decision
         self.con.execute(
-            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
              t.duration, t.language, t.language_probability, t.channels, t.model,
-             json.dumps(t.warnings), json.dumps(info.redactions), json.dumps(t.holds), _now()],
+             json.dumps(t.warnings), json.dumps(info.redactions), json.dumps(t.holds), _now(),
+             len(t.speakers), role.agent_speaker if role else None, role.method if role else None,
+             role.confidence if role else None, role.detail if role else None,
+             json.dumps(t.voice_similarity) if t.voice_similarity else None],
         )
+        if t.speaker_spans:
+            self._insert("speaker_spans", [(info.call_id, s.start, s.end, s.speaker) for s in t.speaker_spans])
         rows = [
             (info.call_id, i, turn.speaker, turn.role.value, turn.start, turn.end, turn.text,
              json.dumps([[w.text, w.start, w.end, w.probability] for w in turn.words]))
@@ -324,6 +373,10 @@ class Store:
                 turns.setdefault(call_id, []).append(Turn(
                     speaker=speaker, role=Role(role), start=start, end=end, text=text,
                     words=[Word(w[0], w[1], w[2], w[3], speaker) for w in json.loads(words or "[]")]))
+        spans: dict[str, list[SpeakerSpan]] = {}
+        for call_id, start, end, speaker in self.con.execute(
+                "SELECT call_id, start_s, end_s, speaker FROM speaker_spans ORDER BY call_id, start_s").fetchall():
+            spans.setdefault(call_id, []).append(SpeakerSpan(start, end, speaker))
         out = []
         for c in calls:
             info = CallInfo(call_id=c["call_id"], file=c["file"], content_hash=c["content_hash"],
@@ -331,7 +384,10 @@ class Store:
             transcript = Transcript(turns=turns.get(c["call_id"], []), language=c["language"],
                                     duration=c["duration_s"], language_probability=c["language_probability"],
                                     channels=c["channels"], model=c["model"], warnings=json.loads(c["warnings"] or "[]"),
-                                    holds=[tuple(h) for h in json.loads(c["holds"] or "[]")])
+                                    holds=[tuple(h) for h in json.loads(c["holds"] or "[]")],
+                                    speaker_spans=spans.get(c["call_id"], []),
+                                    voice_similarity=json.loads(c["voice_similarity"] or "{}"),
+                                    role_decision=_role_decision(c))
             out.append((info, transcript))
         return out
 
@@ -348,6 +404,12 @@ class Store:
             "WHERE c.call_id = ? AND s.rubric_hash = ? AND c.model = ?", [call_id, rubric_hash, model]
         ).fetchone()
         return row[0] if row else None
+
+
+def _role_decision(call: dict) -> RoleDecision | None:
+    if call.get("role_method") is None:
+        return None
+    return RoleDecision(call["agent_speaker"], call["role_method"], call["role_confidence"], call["role_detail"] or "")
 
 
 class _Transaction:

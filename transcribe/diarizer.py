@@ -42,7 +42,7 @@ class DiarizationOptions:
     max_speakers: int = 4
     threshold: float = 0.7
     min_cluster_size: int = 12
-    min_duration_off: float = 0.0
+    min_duration_off: float = 0.4
     device: str = "cpu"
 
 

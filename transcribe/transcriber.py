@@ -1,19 +1,21 @@
 """The one entry point from a recording to a `Transcript`.
 
 Stereo recordings are transcribed channel by channel (one channel is the agent, the other
-the customer); mono recordings are transcribed whole with role `unknown` until speakers
-are separated.
+the customer). Mono recordings are transcribed whole and diarized: words go to speakers
+S1, S2, ... (role `unknown` until `scoring.roles` decides who the agent is).
 """
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from qa_types import Role, Transcript, Word
+from qa_types import Role, SpeakerSpan, Transcript, Word
 from transcribe.audio import CHUNK_SECONDS, AudioStream
+from transcribe.diarizer import DiarizationOptions, Diarizer
+from transcribe.speakers import attribute_words, voice_similarity
 from transcribe.errors import AudioError
 from transcribe.model import resolve_model
 from transcribe.turns import words_to_turns
@@ -35,6 +37,7 @@ class TranscriberOptions:
         oversubscribes small machines).
     batch_size: on a GPU, faster-whisper's batched inference with this many segments at once
         (0 = sequential decoding, the CPU default).
+    diarization: how mono calls are split by speaker; None leaves them undiarized.
     """
 
     model: str | None = None
@@ -44,6 +47,7 @@ class TranscriberOptions:
     vad_filter: bool = True
     cpu_threads: int = 0
     batch_size: int = 16
+    diarization: DiarizationOptions | None = field(default_factory=DiarizationOptions)
 
 
 def _device(requested: str) -> str:
@@ -77,6 +81,30 @@ class Transcriber:
             from faster_whisper import BatchedInferencePipeline
 
             self._batched = BatchedInferencePipeline(model=self.model)
+        self._diarizer: Diarizer | None = None
+        self._embedder = None
+
+    @property
+    def diarizer(self) -> Diarizer:
+        """The diarization pipeline, loaded on the first mono call."""
+        if self._diarizer is None:
+            options = self.options.diarization or DiarizationOptions()
+            if options.device == "cpu" and self.options.device != "cpu":
+                options = replace(options, device=self.options.device)
+            import torch
+
+            torch.set_num_threads(self.options.cpu_threads or os.cpu_count() or 1)
+            self._diarizer = Diarizer(options)
+        return self._diarizer
+
+    @property
+    def embedder(self):
+        """CAM++ speaker embeddings for voiceprint comparison, loaded when first needed."""
+        if self._embedder is None:
+            from transcribe.diarization_models import SpeakerEmbedder
+
+            self._embedder = SpeakerEmbedder()
+        return self._embedder
 
     def transcribe_channel(
         self, samples: np.ndarray, language: str | None, speaker: str
@@ -103,12 +131,15 @@ class Transcriber:
         language: str | None = None,
         agent_channel: int = 0,
         chunk_seconds: float = CHUNK_SECONDS,
+        voiceprint: np.ndarray | None = None,
     ) -> Transcript:
         """Transcribe one recording, decoded and transcribed in chunks (bounded memory).
 
         language: ISO code from the call's metadata; None detects it on the first chunk (on the
             agent's channel for stereo) and stores its probability.
         agent_channel: which channel of a stereo file is the agent (0 = left, 1 = right).
+        voiceprint: the call's agent's enrolled CAM++ embedding; mono calls then store each
+            speaker's similarity to it.
         Raises AudioError for unreadable, truncated, silent or speechless recordings.
         """
         if agent_channel not in (0, 1):
@@ -117,8 +148,12 @@ class Transcriber:
         speakers = {agent_channel: "agent", 1 - agent_channel: "customer"} if stream.stereo else {0: "S0"}
         order = sorted(speakers, key=lambda ch: speakers[ch] != "agent")  # agent first: its language leads
         words: list[Word] = []
+        mono_audio: list[np.ndarray] = []
         detected_probability = None
+        diarize = not stream.stereo and self.options.diarization is not None
         for chunk in stream:
+            if diarize:
+                mono_audio.append(chunk.channels[0])
             for channel in order:
                 found, lang, prob = self.transcribe_channel(chunk.channels[channel], language, speakers[channel])
                 if language is None:
@@ -129,12 +164,30 @@ class Transcriber:
         if not words:
             raise AudioError(f"{path}: no speech recognised in {stream.decoded_seconds:.1f} s of audio")
         roles = {"agent": Role.AGENT, "customer": Role.CUSTOMER}
-        return Transcript(
+        transcript = Transcript(
             turns=words_to_turns(words, roles),
             language=language,
             language_probability=detected_probability,
             duration=round(stream.decoded_seconds, 3),
             channels=stream.info.channels,
             model=self.model_name,
-            warnings=[] if stream.stereo else [MONO_WARNING],
+            warnings=[] if stream.stereo or diarize else [MONO_WARNING],
+        )
+        if diarize:
+            transcript = self.diarize(transcript, np.concatenate(mono_audio), str(path), voiceprint)
+        return transcript
+
+    def diarize(self, transcript: Transcript, audio: np.ndarray, uri: str,
+                voiceprint: np.ndarray | None = None) -> Transcript:
+        """`transcript` of a mono call with its words split among the speakers found."""
+        diarization = self.diarizer(audio, uri=Path(uri).stem)
+        words = attribute_words([w for t in transcript.turns for w in t.words], diarization.exclusive)
+        similarity = {}
+        if voiceprint is not None:
+            similarity = voice_similarity(audio, diarization.exclusive, voiceprint, self.embedder)
+        return replace(
+            transcript,
+            turns=words_to_turns(words, {}),
+            speaker_spans=[SpeakerSpan(s.start, s.end, s.speaker) for s in diarization.segments],
+            voice_similarity=similarity,
         )
