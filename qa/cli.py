@@ -1,6 +1,7 @@
 """`qa`: score recorded calls against a YAML rubric and write coaching reports."""
 from __future__ import annotations
 
+import sys
 import time
 from datetime import datetime
 from pathlib import Path
@@ -24,9 +25,11 @@ err = Console(stderr=True)
 
 
 def _register_subcommands() -> None:
+    from qa.eval_cli import eval_app
     from qa.rubric_cli import rubric_app
 
     app.add_typer(rubric_app, name="rubric")
+    app.add_typer(eval_app, name="eval")
 
 
 _register_subcommands()
@@ -243,19 +246,77 @@ def import_(
 
 @app.command()
 def export(
+    call: Optional[str] = typer.Argument(None, help="A call id: export that call's speakers and words (rttm, srt or json) instead of the tables."),
     db: Path = DB_OPTION,
-    fmt: str = typer.Option("csv", "--format", "-f", help="csv, parquet or json."),
-    out: Path = typer.Option(Path("export"), "--out", "-o", help="Folder for scorecards.* and criterion_results.*"),
+    fmt: Optional[str] = typer.Option(None, "--format", "-f", help="Tables: csv (default), parquet or json. One call: json (default), rttm or srt."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Tables: folder for scorecards.* and criterion_results.* (default ./export). One call: file (default: print)."),
 ) -> None:
-    """Export scorecards and criterion results for BI tools."""
+    """Export scorecards and criterion results for BI tools, or one call as RTTM, SRT or JSON."""
+    if call is not None:
+        _export_call(call, db, fmt or "json", out)
+        return
     from qa.export import ExportError, export_tables
 
     try:
-        written = export_tables(db, out, fmt)
+        written = export_tables(db, out or Path("export"), fmt or "csv")
     except ExportError as exc:
         _fail(str(exc))
     for path in written:
         console.print(f"wrote {path}", highlight=False)
+
+
+def _export_call(call: str, db: Path, fmt: str, out: Optional[Path]) -> None:
+    from qa.call_export import CALL_FORMATS, export_call
+    from qa.store import Store, StoreError
+
+    if fmt not in CALL_FORMATS:
+        _fail(f"unknown format '{fmt}' for one call ({', '.join(CALL_FORMATS)})")
+    try:
+        with Store(db, read_only=True) as store:
+            found = store.load_transcripts([call])
+    except StoreError as exc:
+        _fail(str(exc))
+    if not found:
+        _fail(f"{db}: no call '{call}'")
+    text = export_call(*found[0], fmt)
+    if out is None:
+        sys.stdout.write(text)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        _fail(f"{out}: cannot write ({exc.strerror or exc})")
+    console.print(f"wrote {out}", highlight=False)
+
+
+@app.command()
+def enrol(
+    agent: str = typer.Argument(..., help="Agent id, as in the metadata's agent column."),
+    audio: Path = typer.Argument(..., help="A short recording of the agent alone (10-60 s is plenty)."),
+    db: Path = DB_OPTION,
+) -> None:
+    """Store an agent's voiceprint: mono calls of this agent then find the agent by voice."""
+    from qa.store import Store, StoreError
+    from transcribe.audio import load_audio
+    from transcribe.errors import AudioError, ModelError
+
+    try:
+        decoded = load_audio(audio)
+        samples = decoded.channels[0]
+        from transcribe.diarization_models import SpeakerEmbedder
+
+        embedding = SpeakerEmbedder().embed(samples)
+    except (AudioError, ModelError) as exc:
+        _fail(str(exc))
+    except ValueError as exc:
+        _fail(f"{audio}: {exc}")
+    seconds = len(samples) / 16_000
+    try:
+        with Store(db) as store:
+            store.save_voiceprint(agent, embedding.tolist(), str(audio), round(seconds, 2))
+    except StoreError as exc:
+        _fail(str(exc))
+    console.print(f"enrolled {escape(agent)} from {escape(str(audio))} ({seconds:.1f} s)", highlight=False)
 
 
 @app.command()

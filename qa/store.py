@@ -362,12 +362,13 @@ class Store:
         names = [d[0] for d in cur.description]
         return [dict(zip(names, row)) for row in cur.fetchall()]
 
-    def load_transcripts(self) -> list[tuple[CallInfo, Transcript]]:
-        """Every stored call with its transcript (two queries, whatever the number of calls)."""
-        calls = self.query("SELECT * FROM calls ORDER BY call_id")
+    def load_transcripts(self, call_ids: list[str] | None = None) -> list[tuple[CallInfo, Transcript]]:
+        """Stored calls (all, or those in `call_ids`) with their transcripts, in three queries."""
+        where, params = ("WHERE list_contains(?, call_id)", [call_ids]) if call_ids is not None else ("", [])
+        calls = self.query(f"SELECT * FROM calls {where} ORDER BY call_id", params)
         turns: dict[str, list[Turn]] = {}
-        cur = self.con.execute("SELECT call_id, speaker, role, start_s, end_s, text, words FROM turns "
-                               "ORDER BY call_id, turn_index")
+        cur = self.con.execute(f"SELECT call_id, speaker, role, start_s, end_s, text, words FROM turns {where} "
+                               "ORDER BY call_id, turn_index", params)
         while rows := cur.fetchmany(10_000):
             for call_id, speaker, role, start, end, text, words in rows:
                 turns.setdefault(call_id, []).append(Turn(
@@ -375,7 +376,8 @@ class Store:
                     words=[Word(w[0], w[1], w[2], w[3], speaker) for w in json.loads(words or "[]")]))
         spans: dict[str, list[SpeakerSpan]] = {}
         for call_id, start, end, speaker in self.con.execute(
-                "SELECT call_id, start_s, end_s, speaker FROM speaker_spans ORDER BY call_id, start_s").fetchall():
+                f"SELECT call_id, start_s, end_s, speaker FROM speaker_spans {where} ORDER BY call_id, start_s",
+                params).fetchall():
             spans.setdefault(call_id, []).append(SpeakerSpan(start, end, speaker))
         out = []
         for c in calls:

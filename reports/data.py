@@ -83,6 +83,7 @@ def load(db: str | Path, filters: ReportFilters | None = None) -> ReportData:
         calls = _rows(con, """
             SELECT c.call_id, c.file, c.agent, c.team, c.call_date, c.duration_s, c.language,
                    c.language_probability, c.channels, c.model, c.warnings, c.redactions,
+                   c.speakers, c.agent_speaker, c.role_method, c.role_confidence, c.role_detail,
                    s.rubric_hash, s.rubric_id, ? AS rubric_name, s.score, s.passed,
                    s.auto_failed, s.pass_mark, s.flags, s.metrics, s.scored_at
             FROM calls c JOIN scorecards s USING (call_id)
