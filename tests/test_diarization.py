@@ -12,7 +12,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from conftest import EXAMPLES, REPO, eval_file, qa
+from tests.conftest import EXAMPLES, REPO, eval_file, qa
 
 CALLS = "callytics_csvd/call"
 
