@@ -3,8 +3,9 @@
 1. DER with pyannote.metrics on pyannote's sample (collar 0) and the two Callytics phone
    calls (collar 0.25), the number of speakers found automatically (bounds 1..4).
 2. For each mono call, alternately in one run: transcription alone (Whisper, the shipped
-   base model, diarization off) and diarization alone, on the same decoded audio. Prints
-   both times and diarization / transcription (goal <= 1.0 on a 2-core machine).
+   base model, diarization off) and diarization alone as the pipeline runs it (in its own
+   process), on the same decoded audio. Prints both times and diarization / transcription
+   (goal <= 1.0 on a 2-core machine).
 
     .venv/bin/python -m benchmarks.diarization [--rounds 2]
 """
@@ -17,7 +18,7 @@ from pathlib import Path
 from qa.diarization_eval import evaluate
 from transcribe import Transcriber, TranscriberOptions
 from transcribe.audio import load_audio
-from transcribe.diarizer import Diarizer
+from transcribe.diarizer import Diarizer, DiarizerProcess
 
 EVAL = Path(__file__).resolve().parent.parent.parent / "shared" / "eval"
 REFERENCES = [
@@ -40,6 +41,7 @@ def main() -> None:
               f"{r.confusion:9.3f} {r.found_speakers:>4} / {r.reference_speakers}")
 
     transcriber = Transcriber(TranscriberOptions(diarization=None))
+    diarizer = DiarizerProcess()
     print(f"\n{'call':12} {'audio s':>8} {'transcribe s':>13} {'diarize s':>10} {'ratio':>6}")
     total_t = total_d = 0.0
     for audio, _, _ in REFERENCES[1:]:

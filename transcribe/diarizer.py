@@ -12,6 +12,7 @@ import os
 # pyannote.audio 4 sends usage telemetry unless told otherwise; call audio is confidential.
 os.environ["PYANNOTE_METRICS_ENABLED"] = "false"
 
+import atexit  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
@@ -31,6 +32,7 @@ class DiarizationOptions:
     min_speakers / max_speakers: bounds on the number of speakers found.
     threshold: clustering distance threshold of the offline pipeline (cosine, 0..2).
     min_cluster_size: smallest cluster of the offline pipeline, in chunk embeddings.
+    segmentation_step: step of the 10 s segmentation window, as a share of it (0.1 = 1 s).
     min_duration_off: pauses shorter than this (seconds) inside one speaker's speech are
         bridged, so a turn is not cut at every breath.
     device: "cpu", "cuda" or "auto".
@@ -43,6 +45,7 @@ class DiarizationOptions:
     threshold: float = 0.7
     min_cluster_size: int = 12
     min_duration_off: float = 0.4
+    segmentation_step: float = 0.1
     device: str = "cpu"
 
 
@@ -109,6 +112,7 @@ def build_pipeline(options: DiarizationOptions):
             embedding=pyannote_embedding_model(),
             plda=_unused_plda(),
             clustering="AgglomerativeClustering",
+            segmentation_step=options.segmentation_step,
             segmentation_batch_size=32,
             embedding_batch_size=32,
         )
@@ -190,3 +194,55 @@ class Diarizer:
                 if str(label) in names and np.any(vector):
                     embeddings[names[str(label)]] = np.asarray(vector, dtype=np.float32)
         return Diarization(_segments(regular, names), _segments(exclusive, names), embeddings)
+
+
+_process_diarizer: Diarizer | None = None
+
+
+def _start_process_diarizer(options: DiarizationOptions) -> None:
+    global _process_diarizer
+    import torch
+
+    torch.set_num_threads(os.cpu_count() or 1)
+    _process_diarizer = Diarizer(options)
+
+
+def _diarize_in_process(audio: np.ndarray, uri: str) -> Diarization:
+    return _process_diarizer(audio, uri)
+
+
+class DiarizerProcess:
+    """A `Diarizer` living in its own process.
+
+    PyTorch runs about twice as slow in a process where CTranslate2 (Whisper) has already
+    computed (their two OpenMP runtimes contend), so diarization gets a process of its own.
+    Falls back to an in-process `Diarizer` where a child process cannot be started.
+    """
+
+    def __init__(self, options: DiarizationOptions | None = None):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self.options = options or DiarizationOptions()
+        if not 1 <= self.options.min_speakers <= self.options.max_speakers:
+            raise ValueError("speaker bounds need 1 <= min_speakers <= max_speakers")
+        self._local: Diarizer | None = None
+        try:
+            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                             initializer=_start_process_diarizer, initargs=(self.options,))
+            self._pool.submit(int).result()  # start it now: model errors surface here
+            atexit.register(self.close)
+        except (AssertionError, OSError):  # e.g. inside a daemonic process
+            self._pool = None
+            self._local = Diarizer(self.options)
+
+    def __call__(self, audio: np.ndarray, uri: str = "call") -> Diarization:
+        if self._pool is None:
+            return self._local(audio, uri)
+        return self._pool.submit(_diarize_in_process, np.asarray(audio, dtype=np.float32), uri).result()
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+            self._local = None

@@ -14,7 +14,7 @@ import numpy as np
 
 from qa_types import Role, SpeakerSpan, Transcript, Word
 from transcribe.audio import CHUNK_SECONDS, AudioStream
-from transcribe.diarizer import DiarizationOptions, Diarizer
+from transcribe.diarizer import DiarizationOptions, DiarizerProcess
 from transcribe.speakers import attribute_words, voice_similarity
 from transcribe.errors import AudioError
 from transcribe.model import resolve_model
@@ -81,20 +81,17 @@ class Transcriber:
             from faster_whisper import BatchedInferencePipeline
 
             self._batched = BatchedInferencePipeline(model=self.model)
-        self._diarizer: Diarizer | None = None
+        self._diarizer: DiarizerProcess | None = None
         self._embedder = None
 
     @property
-    def diarizer(self) -> Diarizer:
-        """The diarization pipeline, loaded on the first mono call."""
+    def diarizer(self) -> DiarizerProcess:
+        """The diarization pipeline (in a process of its own), loaded on the first mono call."""
         if self._diarizer is None:
             options = self.options.diarization or DiarizationOptions()
             if options.device == "cpu" and self.options.device != "cpu":
                 options = replace(options, device=self.options.device)
-            import torch
-
-            torch.set_num_threads(self.options.cpu_threads or os.cpu_count() or 1)
-            self._diarizer = Diarizer(options)
+            self._diarizer = DiarizerProcess(options)
         return self._diarizer
 
     @property
