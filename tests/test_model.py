@@ -10,7 +10,7 @@ from transcribe.errors import ModelError
 def test_shipped_model_is_assembled_and_verified():
     path = model.assemble_shipped_model()
     assert (path / "model.bin").stat().st_size == model.SHIPPED_SIZE
-    assert model._sha256(path / "model.bin") == model.SHIPPED_SHA256
+    assert model.file_sha256(path / "model.bin") == model.SHIPPED_SHA256
     for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
         assert (path / name).is_file()
 

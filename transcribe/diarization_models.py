@@ -17,7 +17,7 @@ import torch.nn.functional as F
 
 from transcribe.campplus import CAMPlusPlus
 from transcribe.errors import ModelError
-from transcribe.model import _sha256
+from transcribe.model import file_sha256
 
 SEGMENTATION_FILE = "pyannote_segmentation_3.0/pytorch_model.bin"
 CAMPLUS_FILE = "speech_campplus_sv_zh_en_16k-common_advanced/campplus_cn_en_common.pt"
@@ -56,7 +56,7 @@ def model_file(relative: str) -> Path:
 def load_campplus(path: Path | str | None = None, verify: bool = True) -> CAMPlusPlus:
     """CAM++ with the checkpoint's weights; any missing or unexpected key is an error."""
     path = Path(path) if path else model_file(CAMPLUS_FILE)
-    if verify and path.name == Path(CAMPLUS_FILE).name and _sha256(path) != CAMPLUS_SHA256:
+    if verify and path.name == Path(CAMPLUS_FILE).name and file_sha256(path) != CAMPLUS_SHA256:
         raise ModelError(f"{path}: SHA-256 differs from the known CAM++ checkpoint")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

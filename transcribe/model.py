@@ -39,7 +39,7 @@ def _part_dir(package: str) -> Path:
         ) from exc
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
     with path.open("rb") as fh:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
@@ -48,7 +48,7 @@ def _is_verified(model_bin: Path) -> bool:
     return (
         model_bin.is_file()
         and model_bin.stat().st_size == SHIPPED_SIZE
-        and _sha256(model_bin) == SHIPPED_SHA256
+        and file_sha256(model_bin) == SHIPPED_SHA256
     )
 
 

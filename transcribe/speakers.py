@@ -40,12 +40,13 @@ def attribute_words(words: Sequence[Word], exclusive: Sequence) -> list[Word]:
     segments = sorted(exclusive, key=lambda s: s.start)
     if not segments:
         return [replace(w, speaker="S1") for w in words]
+    starts = [s.start for s in segments]
     attributed = []
     for unit in sentences(sorted(words, key=lambda w: (w.start, w.end))):
         overlap: dict[str, float] = {}
         nearest: dict[str, float] = {}
         for word in unit:
-            shares, gaps = _word_overlap(word, segments)
+            shares, gaps = _word_overlap(word, segments, starts)
             for speaker, shared in shares.items():
                 overlap[speaker] = overlap.get(speaker, 0.0) + shared
             for speaker, gap in gaps.items():
@@ -55,9 +56,10 @@ def attribute_words(words: Sequence[Word], exclusive: Sequence) -> list[Word]:
     return attributed
 
 
-def _word_overlap(word: Word, segments: Sequence) -> tuple[dict[str, float], dict[str, float]]:
-    """Seconds of `word` inside each speaker's segments, and each nearby speaker's distance."""
-    first = max(0, bisect.bisect_right([s.start for s in segments], word.start) - 1)
+def _word_overlap(word: Word, segments: Sequence, starts: list[float]) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds of `word` inside each speaker's segments (sorted, with their `starts`), and each
+    nearby speaker's distance."""
+    first = max(0, bisect.bisect_right(starts, word.start) - 1)
     overlap: dict[str, float] = {}
     gaps: dict[str, float] = {}
     for segment in segments[max(0, first - 1):]:
