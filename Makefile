@@ -14,10 +14,10 @@ $(STAMP): pyproject.toml
 
 demo: $(STAMP)
 	$(BIN)/qa score examples --metadata examples/calls.csv --db qa.duckdb
-	$(BIN)/qa report --db qa.duckdb --out reports
+	$(BIN)/qa report --db qa.duckdb --out site
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 clean:
-	rm -rf qa.duckdb reports/index.html reports/agents reports/calls
+	rm -rf qa.duckdb qa.duckdb.wal site

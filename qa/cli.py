@@ -165,7 +165,7 @@ def _print_summary(result, rubric_id: str, db: Path) -> None:
 @app.command()
 def report(
     db: Path = DB_OPTION,
-    out: Path = typer.Option(Path("reports"), "--out", "-o", help="Folder for the HTML pages."),
+    out: Path = typer.Option(Path("site"), "--out", "-o", help="Folder for the HTML pages."),
     rubric: Optional[str] = typer.Option(None, "--rubric", help="Rubric id or version hash prefix (default: the version used last)."),
     since: Optional[datetime] = typer.Option(None, "--since", formats=["%Y-%m-%d"], help="First call date (YYYY-MM-DD)."),
     until: Optional[datetime] = typer.Option(None, "--until", formats=["%Y-%m-%d"], help="Last call date (YYYY-MM-DD)."),

