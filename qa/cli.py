@@ -69,6 +69,7 @@ def score(
     diarization: str = typer.Option("offline", "--diarization", help="How mono calls are split by speaker: 'offline' (local pyannote wiring), a pyannote pipeline name such as pyannote/speaker-diarization-community-1 (token from $HF_TOKEN) or folder, or 'none'."),
     min_speakers: int = typer.Option(1, "--min-speakers", min=1, help="Fewest speakers diarization may find in a mono call."),
     max_speakers: int = typer.Option(4, "--max-speakers", min=1, help="Most speakers diarization may find in a mono call (IVR, transfers, conferences add voices)."),
+    stereo: str = typer.Option("mixdown", "--stereo", help="How stereo calls are transcribed: 'mixdown' (one pass over both channels, each word given to the channel carrying it; best on real calls) or 'channels' (each channel on its own)."),
 ) -> None:
     """Transcribe and score recordings, storing transcripts and scorecards in the database.
 
@@ -79,6 +80,7 @@ def score(
     from qa.store import Store, StoreError
     from transcribe import TranscriberOptions
     from transcribe.diarizer import DiarizationOptions
+    from transcribe.transcriber import STEREO_MODES
     from transcribe.errors import ModelError
 
     rubric_obj, rubric_text = _load_rubric(rubric)
@@ -93,10 +95,12 @@ def score(
         _warn_metadata_mismatch(metadata, table, files)
     if min_speakers > max_speakers:
         _fail(f"--min-speakers {min_speakers} is above --max-speakers {max_speakers}")
+    if stereo not in STEREO_MODES:
+        _fail(f"--stereo {stereo}: unknown mode (use {' or '.join(STEREO_MODES)})")
     diarization_options = None if diarization == "none" else DiarizationOptions(
         pipeline=diarization, min_speakers=min_speakers, max_speakers=max_speakers)
     settings = BatchSettings(
-        transcriber=TranscriberOptions(model=model, device=device, diarization=diarization_options),
+        transcriber=TranscriberOptions(model=model, device=device, diarization=diarization_options, stereo=stereo),
         agent_channel=agent_channel, language=language, force=force, redact=not no_redact,
     )
     try:

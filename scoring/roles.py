@@ -76,6 +76,21 @@ def _by_phrases(transcript: Transcript, scorer: RubricScorer) -> RoleDecision | 
     return RoleDecision(agent, "phrases", round(points / sum(evidence.values()), 2), detail)
 
 
+SWAPPED_CONFIDENCE = 0.7  # share of the agent-phrase evidence the customer's channel must hold
+
+
+def _swapped_channels_warning(transcript: Transcript, scorer: RubricScorer) -> str | None:
+    """A warning when the rubric's agent phrases clearly come from the customer's channel of a
+    stereo call (opening lines first), i.e. the agent channel in the metadata is likely wrong."""
+    by_channel = _by_phrases(transcript, scorer)
+    speaker_roles = {t.speaker: t.role for t in transcript.turns}
+    if (by_channel is None or speaker_roles.get(by_channel.agent_speaker) is not Role.CUSTOMER
+            or by_channel.confidence < SWAPPED_CONFIDENCE):
+        return None
+    return (f"channels may be swapped: the agent's phrases come from the customer's channel "
+            f"({by_channel.detail}); check the call's agent_channel")
+
+
 def decide_roles(transcript: Transcript, scorer: RubricScorer) -> Transcript:
     """`transcript` with turn roles set and `role_decision` filled in."""
     if transcript.role_decision is not None:
@@ -83,7 +98,9 @@ def decide_roles(transcript: Transcript, scorer: RubricScorer) -> Transcript:
     speakers = transcript.speakers
     if any(turn.role is not Role.UNKNOWN for turn in transcript.turns):
         decision = RoleDecision("agent", "channel", 1.0, "stereo: agent and customer on their own channels")
-        return replace(transcript, role_decision=decision)
+        warning = _swapped_channels_warning(transcript, scorer)
+        return replace(transcript, role_decision=decision,
+                       warnings=transcript.warnings + ([warning] if warning else []))
     if not speakers:
         return transcript
     if len(speakers) == 1:

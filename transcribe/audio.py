@@ -27,6 +27,12 @@ class DecodedAudio:
     channels: list[np.ndarray]
     source_channels: int
     offset: float = 0.0
+    mixdown: np.ndarray | None = None  # stereo: both channels mixed as ffmpeg mixes them to mono
+
+    @property
+    def mono(self) -> np.ndarray:
+        """The recording as one channel: the mixdown of a stereo chunk, else its only channel."""
+        return self.mixdown if self.mixdown is not None else self.channels[0]
 
     @property
     def duration(self) -> float:
@@ -88,24 +94,30 @@ class AudioStream:
     def __iter__(self) -> Iterator[DecodedAudio]:
         width = 2 if self.stereo else 1
         resampler = av.AudioResampler(format="s16", layout="stereo" if self.stereo else "mono", rate=SAMPLE_RATE)
+        # Stereo also gets ffmpeg's own mono downmix (mixed before resampling), the very samples
+        # faster_whisper.decode_audio would give for the file.
+        downmixer = av.AudioResampler(format="s16", layout="mono", rate=SAMPLE_RATE) if self.stereo else None
         pending: list[np.ndarray] = []
+        pending_mix: list[np.ndarray] = []
         pending_samples, offset = 0, 0.0
         try:
             with av.open(str(self.path), metadata_errors="ignore") as container:
                 for frame in self._frames(container):
+                    if downmixer is not None:
+                        pending_mix += [out.to_ndarray().reshape(-1) for out in downmixer.resample(frame)]
                     for out in resampler.resample(frame):
                         block = out.to_ndarray().reshape(-1)
                         pending.append(block)
                         pending_samples += block.size // width
                         if pending_samples >= self.chunk_samples:
-                            chunk = self._chunk(pending, width, offset)
+                            chunk = self._chunk(pending, width, offset, pending_mix)
                             offset += chunk.duration
                             pending, pending_samples = [], 0
                             yield chunk
         except av.FFmpegError as exc:
             raise AudioError(f"{self.path}: audio could not be decoded ({exc.strerror or exc})") from exc
         if pending_samples:
-            yield self._chunk(pending, width, offset)
+            yield self._chunk(pending, width, offset, pending_mix)
         if self.decoded_seconds == 0:
             raise AudioError(f"{self.path}: no audio samples could be decoded (zero-length or truncated stream)")
 
@@ -123,12 +135,22 @@ class AudioStream:
             yield frame
         yield None  # flush the resampler
 
-    def _chunk(self, blocks: list[np.ndarray], width: int, offset: float) -> DecodedAudio:
+    def _chunk(self, blocks: list[np.ndarray], width: int, offset: float,
+               mix_blocks: list[np.ndarray]) -> DecodedAudio:
         samples = np.concatenate(blocks).astype(np.float32) / 32768.0
         self.peak = max(self.peak, float(np.abs(samples).max(initial=0.0)))
         channels = [samples[0::2], samples[1::2]] if width == 2 else [samples]
         self.decoded_seconds += len(channels[0]) / SAMPLE_RATE
-        return DecodedAudio(channels=channels, source_channels=self.info.channels, offset=offset)
+        mixdown = None
+        if width == 2:
+            # The two resamplers may hold back a few samples differently: cut the mix to this chunk's
+            # length and carry the rest over to the next chunk.
+            mix = np.concatenate(mix_blocks) if mix_blocks else np.zeros(0, np.int16)
+            n = len(channels[0])
+            mixdown = np.zeros(n, np.float32)
+            mixdown[:min(n, len(mix))] = mix[:n].astype(np.float32) / 32768.0
+            mix_blocks[:] = [mix[n:]] if len(mix) > n else []
+        return DecodedAudio(channels=channels, source_channels=self.info.channels, offset=offset, mixdown=mixdown)
 
     def check_complete(self) -> None:
         """AudioError when less was decoded than the header declares, or the file is silent."""

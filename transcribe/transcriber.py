@@ -1,7 +1,8 @@
 """The one entry point from a recording to a `Transcript`.
 
-Stereo recordings are transcribed channel by channel (one channel is the agent, the other
-the customer). Mono recordings are transcribed whole and diarized: words go to speakers
+Stereo recordings (one channel the agent, the other the customer) are transcribed in one pass
+over the mixdown, each word given to the channel that carries it (`transcribe.channels`);
+where both parties talk at once each channel is decoded there too. Mono recordings are transcribed whole and diarized: words go to speakers
 S1, S2, ... (role `unknown` until `scoring.roles` decides who the agent is).
 """
 from __future__ import annotations
@@ -13,13 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from qa_types import Role, SpeakerSpan, Transcript, Word
-from transcribe.audio import CHUNK_SECONDS, AudioStream
+from transcribe.audio import CHUNK_SECONDS, SAMPLE_RATE, AudioStream, DecodedAudio
+from transcribe.channels import (ChannelLevels, both_talking, gather_clips, merge_overlaps, place_words,
+                                 attribute_words as attribute_to_channels)
 from transcribe.diarizer import DiarizationOptions, DiarizerProcess
 from transcribe.speakers import attribute_words, voice_similarity
 from transcribe.errors import AudioError
 from transcribe.model import resolve_model
 from transcribe.turns import words_to_turns
 
+STEREO_MODES = ("mixdown", "channels")
 MONO_WARNING = "mono recording: speakers are not separated, roles stored as unknown"
 
 
@@ -38,6 +42,9 @@ class TranscriberOptions:
     batch_size: on a GPU, faster-whisper's batched inference with this many segments at once
         (0 = sequential decoding, the CPU default).
     diarization: how mono calls are split by speaker; None leaves them undiarized.
+    stereo: how stereo calls are transcribed. "mixdown" (default): one pass over the mixed
+        channels, each word given to the channel that carries its energy (the most accurate and
+        half the decoding). "channels": each channel decoded on its own.
     """
 
     model: str | None = None
@@ -48,6 +55,11 @@ class TranscriberOptions:
     cpu_threads: int = 0
     batch_size: int = 16
     diarization: DiarizationOptions | None = field(default_factory=DiarizationOptions)
+    stereo: str = "mixdown"
+
+    def __post_init__(self):
+        if self.stereo not in STEREO_MODES:
+            raise ValueError(f"stereo must be one of {', '.join(STEREO_MODES)}, not {self.stereo!r}")
 
 
 def _device(requested: str) -> str:
@@ -104,11 +116,11 @@ class Transcriber:
         return self._embedder
 
     def transcribe_channel(
-        self, samples: np.ndarray, language: str | None, speaker: str
+        self, samples: np.ndarray, language: str | None, speaker: str, vad_filter: bool | None = None
     ) -> tuple[list[Word], str, float]:
         """Words of one channel, with the language used and its probability."""
         options = dict(language=language, beam_size=self.options.beam_size, word_timestamps=True,
-                       vad_filter=self.options.vad_filter)
+                       vad_filter=self.options.vad_filter if vad_filter is None else vad_filter)
         if self._batched is not None:
             segments, info = self._batched.transcribe(samples, batch_size=self.options.batch_size, **options)
         else:
@@ -151,8 +163,7 @@ class Transcriber:
         for chunk in stream:
             if diarize:
                 mono_audio.append(chunk.channels[0])
-            for channel in order:
-                found, lang, prob = self.transcribe_channel(chunk.channels[channel], language, speakers[channel])
+            for found, lang, prob in self._transcribe_chunk(chunk, language, speakers, order):
                 if language is None:
                     language, detected_probability = lang, prob
                 words += [replace(w, start=round(w.start + chunk.offset, 3), end=round(w.end + chunk.offset, 3))
@@ -173,6 +184,27 @@ class Transcriber:
         if diarize:
             transcript = self.diarize(transcript, np.concatenate(mono_audio), str(path), voiceprint)
         return transcript
+
+    def _transcribe_chunk(self, chunk: DecodedAudio, language: str | None, speakers: dict[int, str],
+                          order: list[int]):
+        """(words, language, probability) per decoding pass over one chunk; times within the chunk."""
+        if len(chunk.channels) == 2 and self.options.stereo == "mixdown":
+            names = [speakers[0], speakers[1]]
+            found, lang, prob = self.transcribe_channel(chunk.mono, language, "")
+            levels = ChannelLevels(chunk.channels, SAMPLE_RATE)
+            words = attribute_to_channels(found, levels, names)
+            overlaps = both_talking(levels)
+            if overlaps:  # both talk at once: each channel decoded there too (one pass for all clips)
+                wanted = [(channel, stretch) for stretch in overlaps for channel in (0, 1)]
+                audio, places = gather_clips(chunk.channels, wanted, SAMPLE_RATE)
+                decoded, _, _ = self.transcribe_channel(audio, language or lang, "", vad_filter=False)
+                words = merge_overlaps(words, place_words(decoded, places, names), levels, overlaps, names)
+            yield words, lang, prob
+            return
+        for channel in order:
+            found, lang, prob = self.transcribe_channel(chunk.channels[channel], language, speakers[channel])
+            yield found, lang, prob
+            language = language or lang  # the agent's channel leads, the other follows its language
 
     def diarize(self, transcript: Transcript, audio: np.ndarray, uri: str,
                 voiceprint: np.ndarray | None = None) -> Transcript:
