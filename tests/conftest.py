@@ -1,6 +1,8 @@
-"""Shared fixtures: paths to the evaluation data and one Whisper model for the whole run."""
+"""Shared fixtures: paths to the evaluation data, one Whisper model and one diarization pipeline
+(each recording diarized once) for the whole run."""
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 import time
@@ -28,6 +30,39 @@ def transcriber():
     from transcribe import Transcriber
 
     return Transcriber()
+
+
+class DiarizationCache:
+    """Stands in for a `transcribe.diarizer.Diarizer` with default options: one offline pipeline
+    (pyannote segmentation + CAM++), loaded on first use, and each recording diarized once per
+    session. Results are kept by uri and audio content, so the same recording handed over again,
+    directly or through `qa.diarization_eval.evaluate(..., diarizer=...)`, is not diarized again.
+
+    PyTorch runs about twice as slow in a process where Whisper (CTranslate2) has computed: keep
+    tests that diarize through this ahead of tests that use the in-process `transcriber`."""
+
+    def __init__(self):
+        self._diarizer = None
+        self._results: dict = {}
+
+    def __call__(self, audio, uri: str = "call"):
+        import numpy as np
+
+        samples = np.ascontiguousarray(audio, dtype=np.float32)
+        key = (uri, samples.shape, hashlib.sha256(samples.tobytes()).hexdigest())
+        if key not in self._results:
+            if self._diarizer is None:
+                from transcribe.diarizer import Diarizer
+
+                self._diarizer = Diarizer()
+            self._results[key] = self._diarizer(samples, uri=uri)
+        return self._results[key]
+
+
+@pytest.fixture(scope="session")
+def diarizer() -> DiarizationCache:
+    """The default offline diarizer, loaded once; each recording is diarized once per session."""
+    return DiarizationCache()
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """Mono calls: offline pyannote diarization with CAM++ embeddings, word attribution, roles.
 
-Diarization is tested on real speech only (pyannote hears espeak voices as one speaker).
+Diarization is tested on real speech only (pyannote hears espeak voices as one speaker). Tests
+that run a model (pyannote, CAM++, Whisper) are marked slow; the in-process ones share one
+pipeline and each recording is diarized once per session (the `diarizer` fixture of conftest).
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import pytest
 from tests.conftest import EXAMPLES, REPO, eval_file, qa
 
 CALLS = "callytics_csvd/call"
+slow = pytest.mark.slow
 
 
 def _audio(relative: str) -> np.ndarray:
@@ -37,15 +40,9 @@ def _overlap(spans, reference, speaker, label) -> float:
                for rs, re, lab in reference if lab == label)
 
 
-@pytest.fixture(scope="module")
-def diarizer():
-    from transcribe.diarizer import Diarizer
-
-    return Diarizer()
-
-
 # -- CAM++ weights --------------------------------------------------------------------------
 
+@slow
 def test_campplus_checkpoint_loads_every_key_and_separates_voices():
     from transcribe.diarization_models import SpeakerEmbedder
     from transcribe.speakers import cosine
@@ -89,12 +86,14 @@ def test_checkpoint_that_is_not_a_state_dict_names_the_file(tmp_path):
 
 # -- who spoke when -------------------------------------------------------------------------
 
+@slow
 def test_one_speaker_file_gives_one_speaker(diarizer):
     result = diarizer(_audio("callytics_csvd/voiceprint/CSR01.wav"))
     assert result.speakers == ["S1"]
     assert result.exclusive and all(s.speaker == "S1" for s in result.exclusive)
 
 
+@slow
 def test_third_voice_is_a_third_speaker(diarizer):
     """An IVR prompt (another recorded voice) before a two-party call: three speakers, and the
     prompt is not merged with the agent or the customer."""
@@ -118,24 +117,29 @@ def test_speaker_bounds_are_respected():
         Diarizer(DiarizationOptions(min_speakers=3, max_speakers=2))
 
 
-def test_sample_der_within_target():
+@slow
+def test_sample_der_within_target(diarizer):
     from qa.diarization_eval import evaluate
 
-    result = evaluate(eval_file("pyannote_sample/sample.rttm"), eval_file("pyannote_sample/sample.wav"), collar=0.0)
+    result = evaluate(eval_file("pyannote_sample/sample.rttm"), eval_file("pyannote_sample/sample.wav"), collar=0.0,
+                      diarizer=diarizer)
     print(f"\nsample.wav DER {result.der:.3f}")
     assert result.found_speakers == 2
     assert result.der <= 0.07
 
 
+@slow
 @pytest.mark.parametrize("call", ["Call01", "Call02"])
-def test_callytics_der_within_target(call):
+def test_callytics_der_within_target(diarizer, call):
     from qa.diarization_eval import evaluate
 
-    result = evaluate(eval_file(f"{CALLS}/{call}.rttm"), eval_file(f"{CALLS}/{call}.wav"), collar=0.25)
+    result = evaluate(eval_file(f"{CALLS}/{call}.rttm"), eval_file(f"{CALLS}/{call}.wav"), collar=0.25,
+                      diarizer=diarizer)
     print(f"\n{call} DER {result.der:.3f} confusion {result.confusion:.3f}")
     assert result.der <= 0.13 and result.confusion <= 0.02
 
 
+@slow
 def test_no_telemetry_is_attempted(tmp_path):
     """Even with PYANNOTE_METRICS_ENABLED=true in the environment, diarizing sends nothing:
     no span reaches pyannote's exporter and no socket connects."""
@@ -197,6 +201,7 @@ def _call(db, call_id: str) -> dict:
         con.close()
 
 
+@slow
 @pytest.mark.parametrize("call, method", [("Call01", "phrases"), ("Call02", "voiceprint")])
 def test_agent_is_the_csr(mono_scored, call, method):
     _, db = mono_scored
@@ -207,12 +212,14 @@ def test_agent_is_the_csr(mono_scored, call, method):
     assert _overlap(row["spans"], reference, agent, "CSR") > 5 * _overlap(row["spans"], reference, agent, "Customer")
 
 
+@slow
 def test_greeting_passes_with_agent_evidence_on_call01(mono_scored):
     _, db = mono_scored
     greeting = _call(db, "Call01")["greeting"]
     assert greeting and all(outcome == "pass" and role == "agent" for outcome, role, _ in greeting)
 
 
+@slow
 def test_exports_of_a_mono_call(mono_scored):
     work, db = mono_scored
     rttm = qa("export", "Call01", "--db", str(db), "--format", "rttm", cwd=work)
@@ -230,6 +237,7 @@ def test_exports_of_a_mono_call(mono_scored):
     assert missing.returncode == 2 and "NoSuchCall" in missing.stderr and "Traceback" not in missing.stderr
 
 
+@slow
 def test_call_page_shows_the_role_decision(mono_scored):
     work, db = mono_scored
     assert qa("report", "--db", str(db), "--out", str(work / "site"), cwd=work).returncode == 0
@@ -237,6 +245,7 @@ def test_call_page_shows_the_role_decision(mono_scored):
     assert 'id="role-decision"' in page and "by phrases, confidence" in page
 
 
+@slow
 def test_eval_command_prints_der(tmp_path):
     run = qa("eval", "diarization", str(eval_file("pyannote_sample/sample.rttm")),
              str(eval_file("pyannote_sample/sample.wav")), cwd=tmp_path)
@@ -247,6 +256,7 @@ def test_eval_command_prints_der(tmp_path):
     assert bad.returncode == 2 and "none.rttm" in bad.stderr
 
 
+@slow
 def test_stereo_calls_skip_diarization(transcriber, inbound_rubric):
     from scoring import RubricScorer
     from scoring.roles import decide_roles
