@@ -92,7 +92,9 @@ def scored(tmp_path_factory):
     (work / "empty.wav").write_bytes(b"")
     files = [str(EXAMPLES / f"{c}.wav") for c in DEMO_CALLS] + [str(work / "corrupt.wav"), str(work / "empty.wav")]
     db = work / "qa.duckdb"
-    run = qa("score", *files, "--metadata", str(EXAMPLES / "calls.csv"), "--db", str(db), cwd=work)
+    # The synthetic examples sit on clean, separate channels: decoded per channel, as `make demo` does.
+    run = qa("score", *files, "--metadata", str(EXAMPLES / "calls.csv"), "--db", str(db), "--stereo", "channels",
+             cwd=work)
     assert run.returncode == 0, run.stdout + run.stderr
     report = qa("report", "--db", str(db), "--out", str(work / "site"), cwd=work)
     assert report.returncode == 0, report.stdout + report.stderr
