@@ -45,14 +45,17 @@ class ChannelLevels:
         self.above_floor = np.vstack(rows) if rows else np.zeros((0, 0))
         self.level = np.vstack(levels) if levels else np.zeros((0, 0))  # dBFS per frame
 
-    def loudness_gap(self, start: float, end: float) -> float:
-        """dB between the loudest and the faintest channel's absolute energy in the span (bleed is far apart)."""
+    def energy_db(self, start: float, end: float) -> np.ndarray | None:
+        """Each channel's absolute energy (dBFS) between `start` and `end`; None for an empty span."""
         first, last = self._frames(start, end)
         if last <= first:
-            return 0.0
-        energy = np.power(10.0, self.level[:, first:last] / 10).mean(1)
-        db = 10 * np.log10(energy)
-        return float(db.max() - db.min())
+            return None
+        return 10 * np.log10(np.power(10.0, self.level[:, first:last] / 10).mean(1))
+
+    def loudness_gap(self, start: float, end: float) -> float:
+        """dB between the loudest and the faintest channel in the span (bleed is far apart)."""
+        db = self.energy_db(start, end)
+        return 0.0 if db is None else float(db.max() - db.min())
 
     def _frames(self, start: float, end: float) -> tuple[int, int]:
         first = int((start - self.offset) / FRAME_S)
@@ -177,11 +180,8 @@ def merge_overlaps(mixdown_words: Sequence[Word], channel_words: Sequence[Word],
     (bleed), not speech of its own, and is left out.
     """
     def own_voice(w: Word) -> bool:
-        first, last = levels._frames(w.start, w.end)
-        if last <= first:
-            return False
-        db = 10 * np.log10(np.power(10.0, levels.level[:, first:last] / 10).mean(1))
-        return db[speakers.index(w.speaker)] >= db.max() - OVERLAP_MAX_GAP_DB
+        db = levels.energy_db(w.start, w.end)
+        return db is not None and db[speakers.index(w.speaker)] >= db.max() - OVERLAP_MAX_GAP_DB
 
     result = list(mixdown_words)
     for stretch in stretches:
