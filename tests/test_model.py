@@ -111,3 +111,14 @@ def test_a_model_path_that_is_a_file_is_one_model_error(tmp_path):
     (tmp_path / "model.bin").write_bytes(b"x")
     with pytest.raises(ModelError, match="is not a folder"):
         model.resolve_model(str(tmp_path / "model.bin"))
+
+
+def test_a_mistyped_local_model_folder_is_one_model_error_before_any_download(tmp_path, monkeypatch):
+    """`models/whisper-smal` has the shape of a hub name, but `models/` is a folder here: the
+    user meant a local folder, and is told so (with the close match) instead of a hub lookup."""
+    (tmp_path / "models" / "whisper-small").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ModelError, match=r"models/whisper-smal: folder not found; did you mean models/whisper-small\?"):
+        model.resolve_model("models/whisper-smal")
+    assert model.resolve_model("models/whisper-small") == "models/whisper-small"
+    assert model.resolve_model("Systran/faster-whisper-small") == "Systran/faster-whisper-small"

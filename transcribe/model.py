@@ -7,6 +7,7 @@ faster-whisper model name or local directory is passed to faster-whisper unchang
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import os
 import tempfile
@@ -161,9 +162,22 @@ def _assemble(target: Path, part1: Path, part2: Path) -> None:
 
 
 def _looks_like_path(name: str) -> bool:
-    """A folder the user meant, not a model name: hub names are "small" or "org/repo"."""
+    """A folder the user meant, not a model name: hub names are "small" or "org/repo", and an
+    "org/repo" whose "org" is a folder here (`models/whisper-smal`) is a mistyped local path."""
     return (Path(name).is_absolute() or name.startswith(("~", "./", "../", ".\\", "..\\"))
-            or name.count("/") > 1 or "\\" in name)
+            or name.count("/") > 1 or "\\" in name
+            or ("/" in name and Path(name.split("/", 1)[0]).is_dir()))
+
+
+def _nearest_folder(path: Path) -> str:
+    """' (did you mean X?)' for a sibling folder whose name is close to a mistyped one."""
+    parent = path.parent if str(path.parent) else Path(".")
+    try:
+        siblings = [p.name for p in parent.iterdir() if p.is_dir()]
+    except OSError:
+        return ""
+    close = difflib.get_close_matches(path.name, siblings, n=1, cutoff=0.75)
+    return f"; did you mean {parent / close[0]}?" if close else ""
 
 
 def resolve_model(name_or_path: str | None) -> str:
@@ -180,6 +194,6 @@ def resolve_model(name_or_path: str | None) -> str:
     if path.is_dir():
         return str(path)
     if _looks_like_path(name_or_path):
-        reason = "is not a folder" if path.exists() else "folder not found"
+        reason = "is not a folder" if path.exists() else "folder not found" + _nearest_folder(path)
         raise ModelError(f"model {name_or_path}: {reason} (give a CTranslate2 model folder or a model name)")
     return name_or_path
