@@ -13,6 +13,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from qa.terminal import printable
+
 app = typer.Typer(
     help="Offline call QA: transcribe recorded calls, score them against a YAML rubric, "
          "store results in DuckDB and write HTML coaching reports.",
@@ -49,8 +51,13 @@ def _load_rubric(name_or_path: str):
 
 
 def _fail(message: str) -> None:
-    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {_show(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(2)
+
+
+def _show(text) -> str:
+    """User text (ids, names, files, reasons) for rich: control characters escaped, markup escaped."""
+    return escape(printable(text))
 
 
 @app.command()
@@ -118,12 +125,12 @@ def score(
                     rate = 60 * finished / max(time.monotonic() - started, 1e-6)
                     progress.update(task, advance=1, rate=f"{rate:.1f} calls/min")
                     if outcome.status == "scored":
-                        progress.console.print(f"scored {escape(outcome.call_id)}: {outcome.scorecard.score:.0f}",
+                        progress.console.print(f"scored {_show(outcome.call_id)}: {outcome.scorecard.score:.0f}",
                                                highlight=False)
                     elif outcome.status == "skipped":
-                        progress.console.print(f"skipped {escape(outcome.call_id)} ({outcome.reason})", highlight=False)
+                        progress.console.print(f"skipped {_show(outcome.call_id)} ({_show(outcome.reason)})", highlight=False)
                     else:
-                        progress.console.print(f"[red]failed[/] {escape(outcome.reason)}", highlight=False)
+                        progress.console.print(f"[red]failed[/] {_show(outcome.reason)}", highlight=False)
 
                 result = runner.run(files, on_done=done, workers=workers or default_workers())
     except (StoreError, ModelError) as exc:
@@ -140,30 +147,30 @@ def _warn_metadata_mismatch(metadata: Path, table: dict, files: list[Path]) -> N
     unknown = sorted({row.call_id or row.file for row in table.values()
                       if row.file not in names and Path(row.file).name not in names})
     if undescribed:
-        err.print(f"[yellow]warning:[/] {escape(str(metadata))}: no row for {len(undescribed)} file(s) "
-                  f"({escape(', '.join(undescribed[:5]))}{', …' if len(undescribed) > 5 else ''}); "
+        err.print(f"[yellow]warning:[/] {_show(metadata)}: no row for {len(undescribed)} file(s) "
+                  f"({_show(', '.join(undescribed[:5]))}{', …' if len(undescribed) > 5 else ''}); "
                   "they use --language/--agent-channel and have no agent", highlight=False, soft_wrap=True)
     if unknown:
-        err.print(f"[yellow]warning:[/] {escape(str(metadata))}: {len(unknown)} row(s) name calls not in this batch "
-                  f"({escape(', '.join(unknown[:5]))}{', …' if len(unknown) > 5 else ''})",
+        err.print(f"[yellow]warning:[/] {_show(metadata)}: {len(unknown)} row(s) name calls not in this batch "
+                  f"({_show(', '.join(unknown[:5]))}{', …' if len(unknown) > 5 else ''})",
                   highlight=False, soft_wrap=True)
 
 
 def _print_summary(result, rubric_id: str, db: Path) -> None:
-    table = Table(title=f"Scored with {rubric_id} -> {db}")
+    table = Table(title=f"Scored with {_show(rubric_id)} -> {_show(db)}")
     for col in ("call", "agent", "lang", "score", "verdict", "note"):
         table.add_column(col)
     for o in result.outcomes:
         if o.status == "scored":
             card = o.scorecard
             verdict = "[red]AUTO-FAIL[/]" if card.auto_failed else ("[green]pass[/]" if card.passed else "[yellow]fail[/]")
-            table.add_row(escape(o.call_id), escape(o.agent or ""), o.language or "", f"{card.score:.0f}", verdict,
-                          escape(o.reason))
+            table.add_row(_show(o.call_id), _show(o.agent or ""), _show(o.language or ""), f"{card.score:.0f}", verdict,
+                          _show(o.reason))
         else:
-            table.add_row(escape(o.call_id), escape(o.agent or ""), "", "", o.status, escape(o.reason))
+            table.add_row(_show(o.call_id), _show(o.agent or ""), "", "", o.status, _show(o.reason))
     console.print(table)
     console.print(f"{len(result.of('scored'))} scored, {len(result.of('skipped'))} skipped, "
-                  f"{len(result.of('failed'))} failed (run {result.run_id})")
+                  f"{len(result.of('failed'))} failed (run {result.run_id})", highlight=False)
 
 
 @app.command()
@@ -186,7 +193,7 @@ def report(
         written = render_reports(db, out, filters)
     except ReportError as exc:
         _fail(str(exc))
-    console.print(f"wrote {len(written)} pages; open {out / 'index.html'}")
+    console.print(f"wrote {len(written)} pages; open {_show(out / 'index.html')}", highlight=False)
 
 
 @app.command()
@@ -210,7 +217,7 @@ def rescore(
                                    on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     except StoreError as exc:
         _fail(str(exc))
-    console.print(f"{result.scored} calls scored with {rubric_obj.id} version {rubric_obj.content_hash[:8]}, "
+    console.print(f"{result.scored} calls scored with {_show(rubric_obj.id)} version {rubric_obj.content_hash[:8]}, "
                   f"{result.skipped} already scored with it", highlight=False)
 
 
@@ -235,14 +242,14 @@ def import_(
                                           redact_personal_data=not no_redact)
     except StoreError as exc:
         _fail(str(exc))
-    table = Table(title=f"Imported and scored with {rubric_obj.id} -> {db}")
+    table = Table(title=f"Imported and scored with {_show(rubric_obj.id)} -> {_show(db)}")
     for col in ("call", "agent", "score", "verdict", "note"):
         table.add_column(col)
     for o in outcomes:
         verdict = "" if o.scorecard is None else ("[red]AUTO-FAIL[/]" if o.scorecard.auto_failed else
                                                  "[green]pass[/]" if o.scorecard.passed else "[yellow]fail[/]")
-        table.add_row(escape(o.call_id), escape(o.agent or ""), f"{o.scorecard.score:.0f}" if o.scorecard else "",
-                      verdict or o.status, escape(o.reason))
+        table.add_row(_show(o.call_id), _show(o.agent or ""), f"{o.scorecard.score:.0f}" if o.scorecard else "",
+                      verdict or o.status, _show(o.reason))
     console.print(table)
     if outcomes and all(o.status == "failed" for o in outcomes):
         raise typer.Exit(1)
@@ -266,7 +273,7 @@ def export(
     except ExportError as exc:
         _fail(str(exc))
     for path in written:
-        console.print(f"wrote {path}", highlight=False)
+        console.print(f"wrote {_show(path)}", highlight=False)
 
 
 def _export_call(call: str, db: Path, fmt: str, out: Optional[Path]) -> None:
@@ -284,13 +291,16 @@ def _export_call(call: str, db: Path, fmt: str, out: Optional[Path]) -> None:
         _fail(f"{db}: no call '{call}'")
     text = export_call(*found[0], fmt)
     if out is None:
-        sys.stdout.write(text)
+        # The document itself when piped; on a terminal, control characters in ids and text escaped.
+        sys.stdout.write(printable(text, multiline=True) if sys.stdout.isatty() else text)
         return
+    if out.is_dir():
+        _fail(f"{out}: is a folder; give a file name to --out for one call")
     try:
         out.write_text(text, encoding="utf-8")
     except OSError as exc:
         _fail(f"{out}: cannot write ({exc.strerror or exc})")
-    console.print(f"wrote {out}", highlight=False)
+    console.print(f"wrote {_show(out)}", highlight=False)
 
 
 @app.command()
@@ -320,7 +330,7 @@ def enrol(
             store.save_voiceprint(agent, embedding.tolist(), str(audio), round(seconds, 2))
     except StoreError as exc:
         _fail(str(exc))
-    console.print(f"enrolled {escape(agent)} from {escape(str(audio))} ({seconds:.1f} s)", highlight=False)
+    console.print(f"enrolled {_show(agent)} from {_show(audio)} ({seconds:.1f} s)", highlight=False)
 
 
 @app.command()
@@ -346,7 +356,7 @@ def forget(
             removed = store.forget(ids)
     except StoreError as exc:
         _fail(str(exc))
-    console.print(f"removed {len(ids)} call(s): {', '.join(escape(i) for i in ids)}", highlight=False)
+    console.print(f"removed {len(ids)} call(s): {', '.join(_show(i) for i in ids)}", highlight=False)
     console.print("rows deleted: " + ", ".join(f"{t} {n}" for t, n in removed.items()), highlight=False)
 
 
@@ -364,7 +374,7 @@ def failures(db: Path = DB_OPTION) -> None:
     for col in ("file", "reason", "when"):
         table.add_column(col)
     for row in rows:
-        table.add_row(escape(row["file"]), escape(row["reason"]), str(row["failed_at"])[:19])
+        table.add_row(_show(row["file"]), _show(row["reason"]), str(row["failed_at"])[:19])
     console.print(table if rows else "no failures recorded")
 
 

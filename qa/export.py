@@ -5,6 +5,10 @@ from pathlib import Path
 
 import duckdb
 
+# A CSV cell a spreadsheet would run as a formula (=HYPERLINK(...), +SUM(...), @SUM(...), -..., or
+# one after a tab or carriage return) is written with a leading single quote, as OWASP advises.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
 FORMATS = {"csv": "(FORMAT csv, HEADER true)", "parquet": "(FORMAT parquet)", "json": "(FORMAT json, ARRAY true)"}
 
 QUERIES = {
@@ -31,14 +35,37 @@ def _literal(path: Path) -> str:
     return "'" + str(path).replace("'", "''") + "'"  # COPY takes no bound parameter for its target
 
 
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _without_formulas(con, query: str) -> str:
+    """`query` with each text column guarded against formula injection; numbers, dates and
+    booleans are untouched (a negative score stays a number)."""
+    starts = ", ".join(_sql_text(c) for c in FORMULA_STARTS)
+    columns = []
+    for name, kind, *_ in con.execute(f"DESCRIBE ({query})").fetchall():
+        col = '"' + name.replace('"', '""') + '"'
+        columns.append(f"CASE WHEN left({col}, 1) IN ({starts}) THEN {_sql_text(chr(39))} || {col} "
+                       f"ELSE {col} END AS {col}" if kind == "VARCHAR" else col)
+    return f"SELECT {', '.join(columns)} FROM ({query})"
+
+
 def export_tables(db: str | Path, out_dir: str | Path, fmt: str) -> list[Path]:
-    """Write scorecards.<fmt> and criterion_results.<fmt> into `out_dir`."""
+    """Write scorecards.<fmt> and criterion_results.<fmt> into `out_dir`. In CSV, which people
+    open in spreadsheets, text that would start a formula gets a leading '; Parquet and JSON keep
+    the exact values."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format '{fmt}' (csv, parquet, json)")
     db, out_dir = Path(db), Path(out_dir)
     if not db.is_file():
         raise ExportError(f"{db}: database not found")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ExportError(f"{out_dir}: exists and is not a folder (choose another --out)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{out_dir}: cannot create the folder ({exc.strerror or exc})") from None
     written = []
     try:
         con = duckdb.connect(str(db), read_only=True)
@@ -47,6 +74,8 @@ def export_tables(db: str | Path, out_dir: str | Path, fmt: str) -> list[Path]:
     try:
         for name, query in QUERIES.items():
             target = out_dir / f"{name}.{fmt}"
+            if fmt == "csv":
+                query = _without_formulas(con, query)
             con.execute(f"COPY ({query}) TO {_literal(target)} {FORMATS[fmt]}")
             written.append(target)
     except duckdb.Error as exc:

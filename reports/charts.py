@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from datetime import date, timedelta
 
 import matplotlib
@@ -11,12 +12,15 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 from markupsafe import Markup  # noqa: E402
 
+from qa.terminal import printable  # noqa: E402
+
 matplotlib.rcParams.update({
     "svg.fonttype": "none",          # text stays text (small files, selectable)
     "svg.hashsalt": "callqa",        # stable ids between runs
     "font.size": 9,
     "axes.spines.top": False,
     "axes.spines.right": False,
+    "text.parse_math": False,        # agent and criterion names are user text, never TeX ($, \\frac ...)
 })
 
 BLUE, GREY, RED = "#2f6fdf", "#9aa5b1", "#c0392b"
@@ -32,7 +36,10 @@ def _date_axis(ax, days: list[date]) -> None:
 
 def _svg(fig) -> Markup:
     buffer = io.StringIO()
-    fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+    with warnings.catch_warnings():
+        # Text stays text in the SVG and the browser's fonts draw it; a script DejaVu lacks is no fault.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     plt.close(fig)
     text = buffer.getvalue()
     return Markup(text[text.index("<svg"):])  # drop the XML prolog and doctype
@@ -49,7 +56,7 @@ def score_trend(points: list[tuple[date, float, bool]], pass_mark: float, title:
     ax.axhline(pass_mark, color=GREY, linestyle="--", linewidth=1)
     ax.set_ylim(-2, 102)
     ax.set_ylabel("score")
-    ax.set_title(title, loc="left")
+    ax.set_title(printable(title), loc="left")  # control characters are not valid in SVG (XML)
     return _svg(fig)
 
 
@@ -70,13 +77,13 @@ def weekly_team(weeks: list[tuple[date, float, float, int]]) -> Markup:
 def criterion_bars(rows: list[tuple[str, float | None, float | None]], labels: tuple[str, str]) -> Markup:
     """Horizontal bars of pass rates per criterion: (name, first rate, second rate or None)."""
     fig, ax = plt.subplots(figsize=(7.5, 0.32 * max(len(rows), 1) + 0.6))
-    names = [r[0] for r in rows][::-1]
+    names = [printable(r[0]) for r in rows][::-1]
     first = [100 * (r[1] or 0) for r in rows][::-1]
     y = range(len(rows))
     if any(r[2] is not None for r in rows):
         second = [100 * (r[2] or 0) for r in rows][::-1]
-        ax.barh([i + 0.2 for i in y], first, height=0.4, color=BLUE, label=labels[0])
-        ax.barh([i - 0.2 for i in y], second, height=0.4, color=GREY, label=labels[1])
+        ax.barh([i + 0.2 for i in y], first, height=0.4, color=BLUE, label=printable(labels[0]))
+        ax.barh([i - 0.2 for i in y], second, height=0.4, color=GREY, label=printable(labels[1]))
         ax.legend(loc="lower right", frameon=False, ncols=2, bbox_to_anchor=(1, 1))
     else:
         ax.barh(list(y), first, height=0.6, color=BLUE)

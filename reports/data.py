@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import unicodedata
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
@@ -16,12 +17,25 @@ class ReportError(Exception):
     """The database cannot be read for reporting."""
 
 
+SLUG_CHARS = 60
+_PLAIN_NAME = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
+_WINDOWS_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+
+
 def page_slug(value: str) -> str:
-    """A safe file name for an agent or call id (user data) that stays unique."""
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", value).strip("._") or "x"
-    if slug != value:
-        slug += "-" + hashlib.sha1(value.encode()).hexdigest()[:6]
-    return slug
+    """A file name for an agent or call id (user data): short, inside its folder, and distinct
+    for distinct ids on any file system, case-insensitive ones included.
+
+    A plain lower-case id of at most 60 characters is its own name ("alice", "c1"); any other id
+    gets a lower-cased slug cut to 60 characters plus "--" and a hash of the exact id
+    ("A1" -> "a1--<hash>"). Plain names never contain "--", so the two kinds never meet."""
+    value = str(value)
+    if (len(value) <= SLUG_CHARS and _PLAIN_NAME.fullmatch(value)
+            and value.split(".")[0] not in _WINDOWS_RESERVED):
+        return value
+    ascii_text = unicodedata.normalize("NFKD", value).encode("ascii", "ignore").decode().lower()
+    slug = re.sub(r"[^a-z0-9]+", "_", ascii_text)[:SLUG_CHARS].strip("_") or "x"
+    return f"{slug}--{hashlib.sha256(value.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"
 
 
 @dataclass
@@ -63,8 +77,11 @@ def _pick_rubric(con, wanted: str | None) -> dict | None:
     return rows[0] if rows else None
 
 
-def load(db: str | Path, filters: ReportFilters | None = None) -> ReportData:
-    """Scorecards of one rubric version (with filters), their results, evidence and turns."""
+def load(db: str | Path, filters: ReportFilters | None = None, missing_rubric_ok: bool = False) -> ReportData:
+    """Scorecards of one rubric version (with filters), their results, evidence and turns.
+
+    A rubric named in the filters that has no scorecards is a fault, unless `missing_rubric_ok`
+    (re-rendering a report after its calls were forgotten): then the report is empty."""
     filters = filters or ReportFilters()
     db = Path(db)
     if not db.is_file():
@@ -76,9 +93,9 @@ def load(db: str | Path, filters: ReportFilters | None = None) -> ReportData:
     try:
         rubric = _pick_rubric(con, filters.rubric)
         if rubric is None:
-            if filters.rubric:
+            if filters.rubric and not missing_rubric_ok:
                 raise ReportError(f"{db}: no scorecards for rubric '{filters.rubric}'")
-            rubric = {"rubric_hash": "", "rubric_id": "", "name": ""}
+            rubric = {"rubric_hash": "", "rubric_id": filters.rubric or "", "name": ""}
         version = rubric["rubric_hash"]
         calls = _rows(con, """
             SELECT c.call_id, c.file, c.agent, c.team, c.call_date, c.duration_s, c.language,
