@@ -336,10 +336,13 @@ def enrol(
 @app.command()
 def forget(
     call: list[str] = typer.Option([], "--call", help="Call id to delete (repeatable)."),
-    agent: list[str] = typer.Option([], "--agent", help="Delete every call of this agent (repeatable)."),
+    agent: list[str] = typer.Option([], "--agent", help="Delete every call of this agent, its failures and its voiceprint (repeatable)."),
     db: Path = DB_OPTION,
+    out: Path = typer.Option(Path("site"), "--out", "-o", help="Report folder written by `qa report`: written again without what was forgotten."),
 ) -> None:
-    """Delete a call's or an agent's data (transcripts, scores, evidence) and say what was removed."""
+    """Delete every row that names a call or an agent (transcripts, speaker spans, scores, evidence,
+    failures, the agent's voiceprint), rewrite the database file so the deleted text is gone from
+    the disk, write the report in --out again without them, and say what was removed."""
     from qa.store import Store, StoreError
 
     if not call and not agent:
@@ -348,26 +351,52 @@ def forget(
         _fail(f"{db}: database not found")
     try:
         with Store(db) as store:
-            ids = [r["call_id"] for r in store.query(
-                "SELECT call_id FROM calls WHERE list_contains(?, call_id) OR list_contains(?, agent)", [call, agent])]
-            ids += [c for c in call if c not in ids and store.query("SELECT 1 FROM failures WHERE call_id = ?", [c])]
-            if not ids:
-                _fail(f"{db}: no call matches {', '.join(call + agent)}")
-            removed = store.forget(ids)
+            forgotten = store.forget(call, agent)
     except StoreError as exc:
         _fail(str(exc))
-    console.print(f"removed {len(ids)} call(s): {', '.join(_show(i) for i in ids)}", highlight=False)
-    console.print("rows deleted: " + ", ".join(f"{t} {n}" for t, n in removed.items()), highlight=False)
+    if not forgotten.total:
+        _fail(f"{db}: no call matches {', '.join(call + agent)}")
+    console.print(f"removed {len(forgotten.call_ids)} call(s): {', '.join(_show(i) for i in forgotten.call_ids)}",
+                  highlight=False, soft_wrap=True)
+    console.print("rows deleted: " + ", ".join(f"{t} {n}" for t, n in forgotten.rows.items()),
+                  highlight=False, soft_wrap=True)
+    console.print(f"{_show(db)} rewritten: the deleted text is no longer in the file",
+                  highlight=False, soft_wrap=True)
+    _rerender_after_forget(db, out)
+
+
+def _rerender_after_forget(db: Path, out: Path) -> None:
+    """Write the report folder again so pages of forgotten calls and agents disappear."""
+    if not out.exists():
+        return
+    from reports.data import ReportError
+
+    try:
+        from reports.render import rerender
+    except ImportError:  # a reports package without re-rendering: say what is left to do
+        _fail(f"{out}: report pages may still show what was forgotten; run `qa report --out {out}` again")
+    try:
+        pages = rerender(db, out)
+    except (ReportError, OSError) as exc:
+        _fail(f"{exc} (the data is forgotten, but the report in {out} still shows it: "
+              f"run `qa report --out {out}` again)")
+    if pages is None:
+        console.print(f"{_show(out)} is not a report folder written by `qa report`: left as it is",
+                      highlight=False, soft_wrap=True)
+    else:
+        console.print(f"report in {_show(out)} written again without it ({len(pages)} pages)",
+                      highlight=False, soft_wrap=True)
 
 
 @app.command()
 def failures(db: Path = DB_OPTION) -> None:
-    """List files that could not be processed, with the reason."""
+    """List files that could not be processed, with the reason, and runs that did not finish."""
     from qa.store import Store, StoreError
 
     try:
         with Store(db, read_only=True) as store:
-            rows = store.query("SELECT file, reason, failed_at FROM failures ORDER BY failed_at")
+            rows = store.failures()
+            runs = store.unfinished_runs()
     except StoreError as exc:
         _fail(str(exc))
     table = Table(title="Failed files")
@@ -376,6 +405,11 @@ def failures(db: Path = DB_OPTION) -> None:
     for row in rows:
         table.add_row(_show(row["file"]), _show(row["reason"]), str(row["failed_at"])[:19])
     console.print(table if rows else "no failures recorded")
+    for run in runs:
+        how = "interrupted (stopped before it finished)" if run["status"] == "interrupted" else "stopped by an error"
+        console.print(f"run {_show(run['run_id'])} started {str(run['started_at'])[:19]}: {how} after "
+                      f"{run['scored'] or 0} scored and {run['failed'] or 0} failed of {run['files']} file(s); "
+                      "run the same command again to finish it", highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from qa.metadata import CallMetadata
-from qa.store import CallInfo, Store
+from qa.store import CallInfo, Store, StoreError
 from qa_types import Scorecard, Transcript
 from scoring import Rubric, RubricScorer
 from scoring.roles import decide_roles
@@ -114,6 +114,7 @@ class BatchRunner:
             if on_done:
                 on_done(outcome)
 
+        status = "finished"
         try:
             jobs = []
             for path in files:
@@ -129,8 +130,11 @@ class BatchRunner:
                     done(self._finish(job, self._transcribe_here(job), result.run_id))
             else:
                 self._run_parallel(jobs, workers, result.run_id, done)
+        except BaseException as exc:  # Ctrl-C: the run is interrupted; a ModelError or StoreError stopped it
+            status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped"
+            raise
         finally:  # a batch stopped by a ModelError still records what it did
-            self.store.finish_run(result.run_id, len(result.of("scored")), len(result.of("failed")))
+            self.store.finish_run(result.run_id, len(result.of("scored")), len(result.of("failed")), status)
         return result
 
     def check_model(self) -> str:
@@ -239,12 +243,14 @@ class BatchRunner:
             outcome.status, outcome.scorecard = "scored", scorecard
             outcome.language, outcome.audio_s = transcript.language, transcript.duration
             outcome.reason = "; ".join(transcript.warnings)
+        except StoreError:  # the database cannot be written (disk full): the batch stops with this line
+            raise
         except AudioError as exc:
             outcome.reason = str(exc)
-            self.store.record_failure(str(job.path), job.call_id, outcome.reason, run_id)
+            self.store.record_failure(str(job.path), job.call_id, outcome.reason, run_id, agent=job.meta.agent)
         except Exception as exc:  # one bad file must not stop the batch
             outcome.reason = f"{job.path}: could not be processed ({type(exc).__name__}: {exc})"
-            self.store.record_failure(str(job.path), job.call_id, outcome.reason, run_id)
+            self.store.record_failure(str(job.path), job.call_id, outcome.reason, run_id, agent=job.meta.agent)
         return outcome
 
     def score_file(self, path: Path, run_id: str) -> CallOutcome:

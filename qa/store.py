@@ -2,11 +2,18 @@
 
 Every call is written in one transaction; writing a call again replaces its turns, and
 scoring it again with the same rubric version replaces that scorecard, so nothing is
-duplicated. All SQL takes its values as parameters.
+duplicated. All SQL takes its values as parameters, and every INSERT names its columns (so
+the column order of a database made by an older release does not matter).
+
+The schema has a version (table `schema_version`). A database made by an older release is
+brought forward on open, one released version at a time, each step in one transaction; a
+database newer than this code is refused with one line. A write the disk refuses (full, quota,
+file size limit) is one StoreError line naming the file; the calls stored before stay.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
@@ -139,7 +146,8 @@ CREATE TABLE IF NOT EXISTS failures (
     call_id VARCHAR,
     reason VARCHAR,
     run_id VARCHAR,
-    failed_at TIMESTAMP
+    failed_at TIMESTAMP,
+    agent VARCHAR
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id VARCHAR PRIMARY KEY,
@@ -149,19 +157,58 @@ CREATE TABLE IF NOT EXISTS runs (
     model VARCHAR,
     files INTEGER,
     scored INTEGER,
-    failed INTEGER
+    failed INTEGER,
+    status VARCHAR
+);
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at TIMESTAMP
 );
 """
 
-# Columns added after the first release: older databases gain them on open.
-MIGRATIONS = [
-    f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column}"
-    for column in ("speakers INTEGER", "agent_speaker VARCHAR", "role_method VARCHAR",
-                   "role_confidence DOUBLE", "role_detail VARCHAR", "voice_similarity VARCHAR")
-]
+# The schema SCHEMA creates. Each released change of the schema is one version:
+#   1 bf9a940 first release          2 0a826c8 scorecards.metrics    3 e338b02 calls.redactions
+#   4 a5cbb2e calls.holds            5 c2f51e0 roles, speaker_spans, voiceprints (unversioned so far)
+#   6 schema_version, runs.status, failures.agent
+SCHEMA_VERSION = 6
+
+_SCHEMA_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
+
+# version -> statements that bring a database of the version before to it (run in one transaction).
+# Every step is idempotent (IF NOT EXISTS), so a database that an unversioned release half-upgraded
+# (e.g. made before `holds`, then opened by the release that added the role columns) is completed.
+MIGRATIONS: dict[int, list[str]] = {
+    2: ["ALTER TABLE scorecards ADD COLUMN IF NOT EXISTS metrics VARCHAR"],
+    3: ["ALTER TABLE calls ADD COLUMN IF NOT EXISTS redactions VARCHAR"],
+    4: ["ALTER TABLE calls ADD COLUMN IF NOT EXISTS holds VARCHAR"],
+    5: [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column}"
+        for column in ("speakers INTEGER", "agent_speaker VARCHAR", "role_method VARCHAR",
+                       "role_confidence DOUBLE", "role_detail VARCHAR", "voice_similarity VARCHAR")] + [
+        """CREATE TABLE IF NOT EXISTS speaker_spans (
+            call_id VARCHAR NOT NULL, start_s DOUBLE, end_s DOUBLE, speaker VARCHAR)""",
+        """CREATE TABLE IF NOT EXISTS voiceprints (
+            agent VARCHAR PRIMARY KEY, embedding FLOAT[], source VARCHAR, speech_s DOUBLE, enrolled_at TIMESTAMP)""",
+    ],
+    6: [
+        "ALTER TABLE failures ADD COLUMN IF NOT EXISTS agent VARCHAR",
+        "UPDATE failures SET agent = calls.agent FROM calls "
+        "WHERE failures.agent IS NULL AND failures.call_id = calls.call_id",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS status VARCHAR",
+        # no run of an older release can still be going: this process holds the only write lock
+        "UPDATE runs SET status = CASE WHEN finished_at IS NULL THEN 'interrupted' ELSE 'finished' END "
+        "WHERE status IS NULL",
+    ],
+}
+
+# How a database made before versions were recorded shows its version: (version, table, column).
+_LEGACY_MARKS = [(2, "scorecards", "metrics"), (3, "calls", "redactions"), (4, "calls", "holds"),
+                 (5, "calls", "voice_similarity"), (5, "speaker_spans", "call_id"), (5, "voiceprints", "agent")]
+
 _CALL_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards", "turns", "speaker_spans",
-                "calls", "failures")
+                "calls")
 _SCORE_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards")
+
+RUN_STATUSES = ("running", "finished", "interrupted", "stopped")
 
 
 class StoreError(Exception):
@@ -181,8 +228,29 @@ class CallInfo:
     redactions: dict[str, int] | None = None  # kind -> count; None when redaction was off
 
 
+@dataclass
+class Forgotten:
+    """What `Store.forget` removed."""
+
+    call_ids: list[str]
+    rows: dict[str, int]  # table -> rows deleted
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values())
+
+
 def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _is_fault(exc: BaseException) -> bool:
+    """A fault of the database file (disk full, I/O error, database invalidated by one), not of a
+    statement: it is reported as a StoreError line rather than as one call's failure."""
+    if isinstance(exc, (duckdb.IOException, duckdb.FatalException)):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.Error) and ("could not write" in text or "invalidated" in text)
 
 
 class Store:
@@ -190,10 +258,32 @@ class Store:
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
+        self.read_only = read_only
+        self.fault: StoreError | None = None  # the first write the file refused
         if read_only and not self.path.is_file():
             raise StoreError(f"{self.path}: database not found (score some calls first with `qa score`)")
+        self.con = self._connect(read_only)
         try:
-            self.con = duckdb.connect(str(self.path), read_only=read_only)
+            version = self._version()
+            self._check_not_newer(version)
+            if read_only and version == 0:
+                raise StoreError(f"{self.path}: not a qa database (it holds no calls); "
+                                 "score some calls into it first with `qa score`")
+            if read_only and version < SCHEMA_VERSION:
+                self.con.close()
+                self._upgrade_for_reading(version)
+                self.con = self._connect(True)
+                self._check_not_newer(self._version())
+            elif not read_only:
+                self._migrate(version)
+                self._mark_interrupted_runs()
+        except BaseException:
+            self.con.close()
+            raise
+
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        try:
+            return duckdb.connect(str(self.path), read_only=read_only)
         except duckdb.IOException as exc:
             if "lock" in str(exc).lower():
                 holder = re.search(r"held in (.+?) \(PID (\d+)\)", str(exc))
@@ -202,13 +292,83 @@ class Store:
                     f"{self.path}: database is in use by another process: {who}; "
                     "wait for it to finish (or stop it), then run again, or use another --db"
                 ) from None
-            raise StoreError(f"{self.path}: cannot open database ({exc})") from None
+            raise StoreError(f"{self.path}: cannot open database ({_first_line(exc)})") from None
         except duckdb.Error as exc:
-            raise StoreError(f"{self.path}: not a usable DuckDB database ({exc})") from None
-        if not read_only:
-            self.con.execute(SCHEMA)
-            for statement in MIGRATIONS:
-                self.con.execute(statement)
+            raise StoreError(f"{self.path}: not a usable DuckDB database ({_first_line(exc)})") from None
+
+    # -- schema versions ---------------------------------------------------------------
+
+    def _columns(self) -> dict[str, set[str]]:
+        rows = self.con.execute(
+            "SELECT table_name, column_name FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = 'main'").fetchall()
+        tables: dict[str, set[str]] = {}
+        for table, column in rows:
+            tables.setdefault(table, set()).add(column)
+        return tables
+
+    def _version(self) -> int:
+        """The schema version of the open file: 0 for a file without our tables, the recorded
+        version, or for a file of a release before versions were recorded, the newest version
+        whose every change it has."""
+        tables = self._columns()
+        if "schema_version" in tables:
+            return self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+        if "calls" not in tables:
+            return 0
+        version = 1
+        for step, table, column in _LEGACY_MARKS:
+            if column not in tables.get(table, ()):
+                return min(version, step - 1)
+            version = step
+        return version
+
+    def _check_not_newer(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: database schema version {version} is newer than this qa knows "
+                             f"(up to {SCHEMA_VERSION}); use the callqa release that wrote it, or a newer one")
+
+    def _migrate(self, version: int) -> None:
+        """Bring the file to SCHEMA_VERSION: a new file gets the schema, an older one each
+        released version after its own in order, each in one transaction."""
+        if version == 0:
+            with self._transaction():
+                self.con.execute(SCHEMA)
+                self.con.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                                 [SCHEMA_VERSION, _now()])
+            return
+        for step in sorted(MIGRATIONS):
+            if step <= version:
+                continue
+            try:
+                with self._transaction():
+                    self.con.execute(_SCHEMA_VERSION_TABLE)
+                    for statement in MIGRATIONS[step]:
+                        self.con.execute(statement)
+                    self.con.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                                     [step, _now()])
+            except duckdb.Error as exc:
+                raise StoreError(f"{self.path}: cannot upgrade the database from schema version {step - 1} "
+                                 f"to {step} ({_first_line(exc)}); it is left at version {step - 1}") from None
+
+    def _upgrade_for_reading(self, version: int) -> None:
+        """A read-only open of an older file: upgrade it with a write open first."""
+        try:
+            Store(self.path).close()
+        except StoreError as exc:
+            if "in use by another process" in str(exc):
+                raise
+            raise StoreError(
+                f"{self.path}: database made by an older release (schema version {version}, this qa uses "
+                f"{SCHEMA_VERSION}) and it could not be upgraded here ({exc}); run a command that writes to it, "
+                "such as `qa rescore`, with write access to the file, then run this again") from None
+
+    def _mark_interrupted_runs(self) -> None:
+        """Runs still 'running' belong to a process that stopped without finishing (Ctrl-C, kill,
+        power cut): only one process can hold the database for writing, and it is this one."""
+        if self.con.execute("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1").fetchone():
+            with self._transaction():
+                self.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
 
     def __enter__(self) -> "Store":
         return self
@@ -217,7 +377,11 @@ class Store:
         self.close()
 
     def close(self) -> None:
-        self.con.close()
+        try:
+            self.con.close()
+        except duckdb.Error as exc:
+            if self.fault is None and not self.read_only:
+                raise self._write_error(exc) from None
 
     # -- writing -----------------------------------------------------------------------
 
@@ -233,11 +397,10 @@ class Store:
             for i, (s, c) in enumerate(rubric.criteria())
         ]
         with self._transaction():
-            self.con.execute(
-                "INSERT INTO rubrics VALUES (?, ?, ?, ?, ?, ?)",
-                [rubric.content_hash, rubric.id, rubric.name, rubric.pass_mark, yaml_text, _now()],
-            )
-            self._insert("criteria", [list(r) for r in rows])
+            self._insert("rubrics", ("rubric_hash", "rubric_id", "name", "pass_mark", "yaml_text", "stored_at"),
+                         [[rubric.content_hash, rubric.id, rubric.name, rubric.pass_mark, yaml_text, _now()]])
+            self._insert("criteria", ("rubric_hash", "position", "section_id", "section_name", "criterion_id",
+                                      "name", "points", "critical", "coaching"), [list(r) for r in rows])
 
     def save_call(self, info: CallInfo, transcript: Transcript, scorecard: Scorecard | None,
                   run_id: str | None = None) -> None:
@@ -253,29 +416,120 @@ class Store:
         with self._transaction():
             self._write_scorecards(cards, run_id)
 
-    def record_failure(self, file: str, call_id: str | None, reason: str, run_id: str | None) -> None:
+    def record_failure(self, file: str, call_id: str | None, reason: str, run_id: str | None,
+                       agent: str | None = None) -> None:
         """Remember that a file could not be processed, replacing its earlier failure."""
         with self._transaction():
             self.con.execute("DELETE FROM failures WHERE file = ?", [file])
-            self.con.execute("INSERT INTO failures VALUES (?, ?, ?, ?, ?)", [file, call_id, reason, run_id, _now()])
+            self._insert("failures", ("file", "call_id", "reason", "run_id", "failed_at", "agent"),
+                         [[file, call_id, reason, run_id, _now(), agent]])
 
-    def forget(self, call_ids: list[str]) -> dict[str, int]:
-        """Delete every row of these calls (transcripts, scores, evidence, failures); rows removed per table."""
-        removed = {}
-        with self._transaction():
-            for table in _CALL_TABLES:
-                n = self.con.execute(f"SELECT count(*) FROM {table} WHERE list_contains(?, call_id)", [call_ids]).fetchone()[0]
-                self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, call_id)", [call_ids])
-                removed[table] = n
-        self.con.execute("CHECKPOINT")  # deleted text leaves the write-ahead log now
-        return removed
+    def forget(self, call_ids: list[str] = (), agents: list[str] = ()) -> Forgotten:
+        """Remove every row naming these calls, or these agents and their calls: transcripts,
+        speaker spans, scores, evidence, failures (by call, agent or the calls' files) and the
+        agents' voiceprints. The database file is written again without those rows and put in
+        place of the old one (see `_rewrite`), so the text is gone from the disk too, not only
+        from the tables. All or nothing: on a fault the old file stays as it was.
+        Returns the calls matched and the rows removed per table."""
+        call_ids, agents = [str(c) for c in call_ids], [str(a) for a in agents]
+        ids = {r[0] for r in self.con.execute(
+            "SELECT call_id FROM calls WHERE list_contains(?, call_id) OR list_contains(?, agent) "
+            "UNION SELECT call_id FROM failures "
+            "WHERE call_id IS NOT NULL AND (list_contains(?, call_id) OR list_contains(?, agent))",
+            [call_ids, agents, call_ids, agents]).fetchall()}
+        for table in _CALL_TABLES:  # rows of a call whose calls row is missing
+            ids |= {r[0] for r in self.con.execute(
+                f"SELECT DISTINCT call_id FROM {table} WHERE list_contains(?, call_id)", [call_ids]).fetchall()}
+        ids = sorted(ids)
+        files = [r[0] for r in self.con.execute(
+            "SELECT DISTINCT file FROM calls WHERE list_contains(?, call_id)", [ids]).fetchall()]
+        drop = {table: ("list_contains(?, call_id)", [ids]) for table in _CALL_TABLES}
+        drop["failures"] = ("list_contains(?, call_id) OR list_contains(?, agent) OR list_contains(?, file)",
+                            [ids, agents, files])
+        drop["voiceprints"] = ("list_contains(?, agent)", [agents])
+        rows = {table: self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
+                for table, (where, params) in drop.items()}
+        result = Forgotten(call_ids=ids, rows=rows)
+        if result.total:
+            self._rewrite(drop, "nothing was forgotten")
+        return result
+
+    def compact(self) -> None:
+        """Write the database file again holding only its live rows (see `_rewrite`)."""
+        self._rewrite({}, "the database is left as it was")
+
+    def _rewrite(self, drop: dict[str, tuple[str, list]], on_fault: str) -> None:
+        """Write the database into a new file next to it without the rows that `drop` selects
+        (table -> parameterised condition), then put it in place of the old file.
+
+        DuckDB leaves the bytes of deleted rows in the file (CHECKPOINT and VACUUM do not
+        overwrite them), so a DELETE alone leaves forgotten text readable with `grep -a`. Here the
+        old file is only read: the new one gets the schema (COPY FROM DATABASE ... (SCHEMA)) and
+        the rows to keep in one transaction; the old file is checkpointed and closed, so no
+        write-ahead log is left for it, and the new one replaces it with an atomic rename. On a
+        fault the new file is removed and the old one stays as it was."""
+        if self.read_only:
+            raise StoreError(f"{self.path}: opened read-only, cannot be rewritten")
+        tmp = self.path.with_name(self.path.name + ".rewrite")
+        tmp_wal = Path(f"{tmp}.wal")
+        wal = Path(f"{self.path}.wal")
+        for leftover in (tmp, tmp_wal):
+            leftover.unlink(missing_ok=True)
+        closed = False
+        try:
+            self.con.execute("CHECKPOINT")
+            source = _identifier(self.con.execute("SELECT current_database()").fetchone()[0])
+            tables: dict[str, list[str]] = {}
+            for table, column in self.con.execute(
+                    "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                    "AND schema_name = 'main' ORDER BY table_name, column_index").fetchall():
+                tables.setdefault(table, []).append(_identifier(column))
+            self.con.execute("ATTACH ? AS callqa_rewrite", [str(tmp)])
+            try:
+                self.con.execute(f"COPY FROM DATABASE {source} TO callqa_rewrite (SCHEMA)")
+                self.con.execute("BEGIN TRANSACTION")
+                for table, columns in tables.items():
+                    where, params = drop.get(table, ("false", []))
+                    names = ", ".join(columns)
+                    self.con.execute(
+                        f"INSERT INTO callqa_rewrite.main.{_identifier(table)} ({names}) "
+                        f"SELECT {names} FROM {source}.main.{_identifier(table)} WHERE NOT coalesce(({where}), false)",
+                        params)
+                self.con.execute("COMMIT")
+            except BaseException:
+                try:
+                    self.con.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                raise
+            finally:
+                self.con.execute("DETACH callqa_rewrite")
+            self.con.close()
+            closed = True
+            if wal.exists() and wal.stat().st_size:
+                raise OSError(f"its write-ahead log {wal} was not emptied")
+            with tmp.open("rb+") as fh:
+                os.fsync(fh.fileno())
+            wal.unlink(missing_ok=True)
+            os.replace(tmp, self.path)
+            _fsync_dir(self.path.parent)
+        except (duckdb.Error, OSError) as exc:
+            for leftover in (tmp, tmp_wal):
+                leftover.unlink(missing_ok=True)
+            reason = (_os_reason(exc) if isinstance(exc, duckdb.Error)
+                      else (exc.strerror or str(exc)) if exc.errno else str(exc))
+            if closed:
+                self.con = self._connect(False)
+            raise StoreError(f"{self.path}: cannot write the database again ({_lower_first(reason)}); "
+                             f"{on_fault}") from None
+        self.con = self._connect(False)
 
     def save_voiceprint(self, agent: str, embedding: list[float], source: str, speech_s: float) -> None:
         """Enrol (or replace) an agent's voiceprint."""
         with self._transaction():
             self.con.execute("DELETE FROM voiceprints WHERE agent = ?", [agent])
-            self.con.execute("INSERT INTO voiceprints VALUES (?, ?, ?, ?, ?)",
-                             [agent, [float(v) for v in embedding], source, speech_s, _now()])
+            self._insert("voiceprints", ("agent", "embedding", "source", "speech_s", "enrolled_at"),
+                         [[agent, [float(v) for v in embedding], source, speech_s, _now()]])
 
     def voiceprint(self, agent: str | None) -> list[float] | None:
         """An agent's enrolled voiceprint, or None."""
@@ -285,49 +539,77 @@ class Store:
         return list(row[0]) if row else None
 
     def start_run(self, run_id: str, rubric_hash: str, model: str, files: int) -> None:
-        self.con.execute(
-            "INSERT INTO runs VALUES (?, ?, NULL, ?, ?, ?, 0, 0)", [run_id, _now(), rubric_hash, model, files]
-        )
+        with self._transaction():
+            self._insert("runs", ("run_id", "started_at", "finished_at", "rubric_hash", "model", "files", "scored",
+                                  "failed", "status"),
+                         [[run_id, _now(), None, rubric_hash, model, files, 0, 0, "running"]])
 
-    def finish_run(self, run_id: str, scored: int, failed: int) -> None:
-        self.con.execute(
-            "UPDATE runs SET finished_at = ?, scored = ?, failed = ? WHERE run_id = ?",
-            [_now(), scored, failed, run_id],
-        )
+    def finish_run(self, run_id: str, scored: int, failed: int, status: str = "finished") -> None:
+        """Record how a run ended: 'finished', 'interrupted' (Ctrl-C) or 'stopped' (by an error).
+        A run that did not finish is recorded as far as the file lets: when it cannot be written
+        (the disk is full), the run stays 'running' and the next open for writing marks it
+        interrupted; the error that stopped the batch is the one reported."""
+        if status not in RUN_STATUSES:
+            raise ValueError(f"unknown run status {status!r}")
+        try:
+            with self._transaction():
+                self.con.execute("UPDATE runs SET finished_at = ?, scored = ?, failed = ?, status = ? WHERE run_id = ?",
+                                 [_now(), scored, failed, status, run_id])
+        except StoreError:
+            if status == "finished":
+                raise
 
     def _transaction(self):
-        return _Transaction(self.con)
+        return _Transaction(self)
+
+    def _write_error(self, exc: BaseException) -> StoreError:
+        """One line for a write the database file refused, naming the file and the OS error."""
+        reason = _lower_first(_os_reason(exc))
+        if "no space left" in reason or "quota" in reason:
+            hint = "free some space and run the same command again"
+        elif "too large" in reason:
+            hint = "the file size limit (ulimit -f) is reached; raise it and run the same command again"
+        else:
+            hint = "run the same command again once that is fixed"
+        error = StoreError(f"{self.path}: cannot write to the database: {reason}; {hint} "
+                           "(calls stored before are kept)")
+        self.fault = self.fault or error
+        return error
 
     def _write_transcript(self, info: CallInfo, t: Transcript) -> None:
         for table in ("turns", "speaker_spans", "calls"):
             self.con.execute(f"DELETE FROM {table} WHERE call_id = ?", [info.call_id])
         role = t.role_decision
-        self.con.execute(
-            "INSERT INTO calls VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
-             t.duration, t.language, t.language_probability, t.channels, t.model,
-             json.dumps(t.warnings), json.dumps(info.redactions), json.dumps(t.holds), _now(),
-             len(t.speakers), role.agent_speaker if role else None, role.method if role else None,
-             role.confidence if role else None, role.detail if role else None,
-             json.dumps(t.voice_similarity) if t.voice_similarity else None],
-        )
+        self._insert("calls", (
+            "call_id", "file", "content_hash", "agent", "team", "call_date", "duration_s", "language",
+            "language_probability", "channels", "model", "warnings", "redactions", "holds", "transcribed_at",
+            "speakers", "agent_speaker", "role_method", "role_confidence", "role_detail", "voice_similarity"), [[
+            info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
+            t.duration, t.language, t.language_probability, t.channels, t.model,
+            json.dumps(t.warnings), json.dumps(info.redactions), json.dumps(t.holds), _now(),
+            len(t.speakers), role.agent_speaker if role else None, role.method if role else None,
+            role.confidence if role else None, role.detail if role else None,
+            json.dumps(t.voice_similarity) if t.voice_similarity else None]])
         if t.speaker_spans:
-            self._insert("speaker_spans", [(info.call_id, s.start, s.end, s.speaker) for s in t.speaker_spans])
+            self._insert("speaker_spans", ("call_id", "start_s", "end_s", "speaker"),
+                         [(info.call_id, s.start, s.end, s.speaker) for s in t.speaker_spans])
         rows = [
             (info.call_id, i, turn.speaker, turn.role.value, turn.start, turn.end, turn.text,
              json.dumps([[w.text, w.start, w.end, w.probability] for w in turn.words]))
             for i, turn in enumerate(t.turns)
         ]
         if rows:
-            self._insert("turns", rows)
+            self._insert("turns", ("call_id", "turn_index", "speaker", "role", "start_s", "end_s", "text", "words"),
+                         rows)
 
-    def _insert(self, table: str, rows: list[list], chunk: int = 500) -> None:
-        """Insert rows with multi-row parameterised VALUES statements (much faster than one per row)."""
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list, chunk: int = 500) -> None:
+        """Insert rows into the named columns with multi-row parameterised VALUES statements
+        (much faster than one per row)."""
+        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
+        marks = "(" + ", ".join("?" * len(columns)) + ")"
         for start in range(0, len(rows), chunk):
             part = rows[start:start + chunk]
-            marks = "(" + ", ".join("?" * len(part[0])) + ")"
-            self.con.execute(f"INSERT INTO {table} VALUES " + ", ".join([marks] * len(part)),
-                             [value for row in part for value in row])
+            self.con.execute(head + ", ".join([marks] * len(part)), [value for row in part for value in row])
 
     def _write_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None) -> None:
         by_rubric: dict[str, list[str]] = {}
@@ -349,10 +631,18 @@ class Store:
                                r.points_possible, r.critical, r.note] for r in card.results]
             evidence += [key + [r.criterion_id, i, e.kind, e.quote, e.role, e.start, e.end]
                          for r in card.results for i, e in enumerate(r.evidence)]
-        for table, rows in (("scorecards", scorecards), ("section_scores", sections),
-                            ("criterion_results", results), ("evidence", evidence)):
+        key = ("call_id", "rubric_hash")
+        for table, columns, rows in (
+                ("scorecards", key + ("rubric_id", "score", "passed", "auto_failed", "pass_mark", "flags", "metrics",
+                                      "scored_at", "run_id"), scorecards),
+                ("section_scores", key + ("section_id", "name", "weight", "points_awarded", "points_possible"),
+                 sections),
+                ("criterion_results", key + ("section_id", "criterion_id", "name", "outcome", "points_awarded",
+                                             "points_possible", "critical", "note"), results),
+                ("evidence", key + ("criterion_id", "evidence_index", "kind", "quote", "role", "start_s", "end_s"),
+                 evidence)):
             if rows:
-                self._insert(table, rows)
+                self._insert(table, columns, rows)
 
     # -- reading -----------------------------------------------------------------------
 
@@ -393,6 +683,26 @@ class Store:
             out.append((info, transcript))
         return out
 
+    def failures(self) -> list[dict]:
+        """Files that could not be processed, oldest first."""
+        return self.query("SELECT file, call_id, agent, reason, run_id, failed_at FROM failures ORDER BY failed_at")
+
+    def unfinished_runs(self) -> list[dict]:
+        """Runs that did not finish, oldest first, with their status: 'interrupted' or 'stopped'.
+        Read-only, a run still marked 'running' is shown as interrupted: no process can be writing
+        while this one holds the file open. A run that never finished counts the calls it stored."""
+        rows = self.query("""
+            SELECT r.run_id, r.started_at, r.finished_at, r.status, r.files,
+                   CASE WHEN r.finished_at IS NULL
+                        THEN (SELECT count(*) FROM scorecards s WHERE s.run_id = r.run_id) ELSE r.scored END AS scored,
+                   CASE WHEN r.finished_at IS NULL
+                        THEN (SELECT count(*) FROM failures f WHERE f.run_id = r.run_id) ELSE r.failed END AS failed
+            FROM runs r WHERE r.status IS DISTINCT FROM 'finished' ORDER BY r.started_at""")
+        for row in rows:
+            if row["status"] in (None, "running"):
+                row["status"] = "interrupted"
+        return rows
+
     def scored_calls(self, rubric_hash: str) -> set[str]:
         """Ids of calls that have a scorecard for this rubric version."""
         rows = self.con.execute("SELECT call_id FROM scorecards WHERE rubric_hash = ?", [rubric_hash]).fetchall()
@@ -414,13 +724,69 @@ def _role_decision(call: dict) -> RoleDecision | None:
     return RoleDecision(call["agent_speaker"], call["role_method"], call["role_confidence"], call["role_detail"] or "")
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's words in a DuckDB error about a file ("No space left on device"),
+    else its first line."""
+    found = re.search(r'Could not \w+ (?:to )?file "[^"]*": ([^"\n]+)', str(exc))
+    return found.group(1).strip().rstrip(".") if found else _first_line(exc)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 class _Transaction:
-    def __init__(self, con: duckdb.DuckDBPyConnection):
-        self.con = con
+    """BEGIN ... COMMIT, or ROLLBACK on an exception. A fault of the file (disk full, I/O error),
+    in a statement or at COMMIT, becomes one StoreError naming the file."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.con = store.con
 
     def __enter__(self):
-        self.con.execute("BEGIN TRANSACTION")
+        try:
+            self.con.execute("BEGIN TRANSACTION")
+        except duckdb.Error as exc:
+            if _is_fault(exc):
+                raise self.store._write_error(exc) from None
+            raise
 
     def __exit__(self, exc_type, exc, tb):
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
+        if exc_type is None:
+            try:
+                self.con.execute("COMMIT")
+            except duckdb.Error as commit_error:
+                self._rollback()
+                raise self.store._write_error(commit_error) from None
+            return False
+        self._rollback()
+        if isinstance(exc, duckdb.Error) and _is_fault(exc):
+            raise self.store._write_error(exc) from None
         return False
+
+    def _rollback(self) -> None:
+        try:
+            self.con.execute("ROLLBACK")
+        except duckdb.Error:
+            pass  # no transaction left to roll back (a failed COMMIT ends it)
