@@ -82,8 +82,9 @@ def score(
 
     Calls already scored from the same audio with the same rubric and model are skipped, so an
     interrupted batch is finished by running the same command again."""
+    from qa.inputs import InputError, find_inputs, plan_calls
     from qa.metadata import MetadataError, read_metadata
-    from qa.runner import BatchRunner, BatchSettings, default_workers, find_audio
+    from qa.runner import BatchRunner, BatchSettings, default_workers
     from qa.store import Store, StoreError
     from transcribe import TranscriberOptions
     from transcribe.diarizer import DiarizationOptions
@@ -92,12 +93,18 @@ def score(
 
     rubric_obj, rubric_text = _load_rubric(rubric)
     try:
-        table = read_metadata(metadata) if metadata else {}
+        table = read_metadata(metadata) if metadata else None
     except MetadataError as exc:
         _fail(str(exc))
-    files = find_audio(paths)
-    if not files:
+    for line in table.warnings if table is not None else []:
+        _warn(line)
+    found = find_inputs(paths, warn=_warn)
+    if not found:
         _fail(f"no audio files found in {', '.join(map(str, paths))}")
+    try:  # which row describes which file, and each file's call id: refused before anything is written
+        files = plan_calls(found, table)
+    except InputError as exc:
+        _fail(str(exc))
     if metadata:
         _warn_metadata_mismatch(metadata, table, files)
     if min_speakers > max_speakers:
@@ -140,12 +147,16 @@ def score(
         raise typer.Exit(1)
 
 
-def _warn_metadata_mismatch(metadata: Path, table: dict, files: list[Path]) -> None:
-    """One line each for files the metadata does not describe and rows naming no file of the batch."""
-    names = {f.name for f in files} | {str(f) for f in files}
-    undescribed = [f.name for f in files if f.name not in table and str(f) not in table]
-    unknown = sorted({row.call_id or row.file for row in table.values()
-                      if row.file not in names and Path(row.file).name not in names})
+def _warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {_show(message)}", highlight=False, soft_wrap=True)
+
+
+def _warn_metadata_mismatch(metadata: Path, table, files: list) -> None:
+    """One line each for files the metadata does not describe and rows naming no file of the batch
+    (`files`: the batch's `qa.inputs.PlannedCall`s, each with the row matched to it or None)."""
+    undescribed = [f.name for f in files if f.row is None]
+    matched = {id(f.row) for f in files if f.row is not None}
+    unknown = sorted({row.call_id or row.file for row in table.rows if id(row) not in matched})
     if undescribed:
         err.print(f"[yellow]warning:[/] {_show(metadata)}: no row for {len(undescribed)} file(s) "
                   f"({_show(', '.join(undescribed[:5]))}{', …' if len(undescribed) > 5 else ''}); "
@@ -232,7 +243,7 @@ def import_(
     no_redact: bool = typer.Option(False, "--no-redact", help="Keep card numbers, phone numbers, e-mails and IBANs."),
 ) -> None:
     """Import existing transcripts (no audio) and score them like our own."""
-    from qa.importer import import_transcripts
+    from qa.importer import ImportRefused, import_transcripts
     from qa.store import Store, StoreError
 
     rubric_obj, text = _load_rubric(rubric)
@@ -240,7 +251,7 @@ def import_(
         with Store(db) as store:
             outcomes = import_transcripts(store, rubric_obj, text, files, fmt, language, set(agent_speaker),
                                           redact_personal_data=not no_redact)
-    except StoreError as exc:
+    except (StoreError, ImportRefused) as exc:
         _fail(str(exc))
     table = Table(title=f"Imported and scored with {_show(rubric_obj.id)} -> {_show(db)}")
     for col in ("call", "agent", "score", "verdict", "note"):

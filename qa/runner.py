@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.inputs import PlannedCall, find_inputs, plan_calls
 from qa.metadata import CallMetadata
 from qa.store import CallInfo, Store, StoreError
 from qa_types import Scorecard, Transcript
@@ -55,15 +56,11 @@ class BatchResult:
         return [o for o in self.outcomes if o.status == status]
 
 
-def find_audio(paths: Iterable[str | Path]) -> list[Path]:
-    """Files named directly (whatever their type) plus audio files found under directories."""
-    found: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            found.extend(sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_SUFFIXES))
-        else:
-            found.append(p)
-    return list(dict.fromkeys(found))
+def find_audio(paths: Iterable[str | Path], warn: Callable[[str], None] | None = None) -> list[Path]:
+    """Files named directly (whatever their type) plus audio files found under directories
+    (symbolic links followed, each real folder and file once): `qa.inputs.find_inputs`, which
+    also gives each file's name relative to its argument (what its default call id comes from)."""
+    return [found.path for found in find_inputs(paths, warn)]
 
 
 def file_hash(path: Path) -> str:
@@ -106,8 +103,9 @@ class BatchRunner:
             workers: int = 1) -> BatchResult:
         """Score `files`; with workers > 1, transcription runs in that many processes (each loads
         the model once) while this process scores and writes every call (one writer)."""
+        calls = plan_calls(files, self.metadata)  # InputError (two files, one call id) before anything is written
         result = BatchResult(run_id=uuid.uuid4().hex[:12])
-        self.store.start_run(result.run_id, self.rubric.content_hash, self.model_name, len(files))
+        self.store.start_run(result.run_id, self.rubric.content_hash, self.model_name, len(calls))
 
         def done(outcome: CallOutcome) -> None:
             result.outcomes.append(outcome)
@@ -117,8 +115,8 @@ class BatchRunner:
         status = "finished"
         try:
             jobs = []
-            for path in files:
-                job = self._prepare(path, result.run_id)
+            for call in calls:
+                job = self._prepare(call, result.run_id)
                 if isinstance(job, CallOutcome):
                     done(job)
                 else:
@@ -147,12 +145,14 @@ class BatchRunner:
         return self.settings.transcriber.model or "base"
 
     def _metadata_for(self, path: Path) -> CallMetadata:
-        return self.metadata.get(str(path)) or self.metadata.get(path.name) or CallMetadata(file=path.name)
+        """The metadata of a file scored on its own (a batch matches all its files at once)."""
+        return plan_calls([path], self.metadata)[0].meta
 
-    def _prepare(self, path: Path, run_id: str) -> "Job | CallOutcome":
+    def _prepare(self, call: "PlannedCall | Path", run_id: str) -> "Job | CallOutcome":
         """What to transcribe for a file, or its outcome when it is skipped or cannot be read."""
-        meta = self._metadata_for(path)
-        call_id = meta.call_id or path.stem
+        if not isinstance(call, PlannedCall):
+            call = plan_calls([call], self.metadata)[0]
+        path, meta, call_id = call.path, call.meta, call.call_id
         try:
             if not path.is_file():
                 raise AudioError(f"{path}: file not found")

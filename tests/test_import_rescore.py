@@ -51,7 +51,8 @@ def test_json_format_and_its_errors(tmp_path):
     assert call.call_id == "j1" and call.agent == "alice" and call.transcript.language == "ru"
     bad = dict(good, turns=[{"role": "boss", "start": 0, "end": 1, "text": "x"}])
     (tmp_path / "bad.json").write_text(json.dumps(bad))
-    with pytest.raises(TranscriptImportError, match=r"bad.json: turns\[0\]: needs role"):
+    with pytest.raises(TranscriptImportError,
+                       match=r"bad.json: turns\[0\].role: Input should be 'agent', 'customer' or 'unknown' \(got 'boss'\)"):
         read_transcripts(tmp_path / "bad.json")
 
 

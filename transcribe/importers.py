@@ -13,14 +13,27 @@ Formats:
   map to roles (agent/csr/representative -> agent, customer/caller/client -> customer).
 - ``harper-valley``: Gridspace/Stanford Harper Valley transcript JSON (``segments`` with
   ``speaker_role``, ``offset_ms``, ``duration_ms``, ``transcript``).
+
+Every call is checked before it is used: times are finite, non-negative seconds, a turn (hold,
+cue, segment) does not end before it starts nor after the call's ``duration`` when one is given,
+texts and names are strings (a turn's text at most MAX_TEXT_CHARS characters). A call that fails
+a check is a `BadCall` with one line naming the file (``file[n]`` for the n-th call of a list)
+and the first fault (``turns[3].start: Input should be greater than or equal to 0 (got -10)``);
+the other calls of the file are read as usual.
 """
 from __future__ import annotations
 
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
+                      field_validator, model_validator)
+from pydantic_core import PydanticCustomError
 
 from qa_types import Role, Transcript, Turn
 from transcribe.errors import AudioError
@@ -29,6 +42,11 @@ AGENT_NAMES = {"agent", "csr", "rep", "representative", "operator", "advisor"}
 CUSTOMER_NAMES = {"customer", "caller", "client", "user"}
 NOISE = re.compile(r"\[[^\]]*\]|<unk>")
 
+MAX_TEXT_CHARS = 100_000  # one turn: ~1.5 hours of one person talking; spaCy refuses 1M per text
+MAX_NAME_CHARS = 200  # call ids, agents, teams, speakers
+MAX_FILE_BYTES = 256 * 1024 * 1024
+DURATION_SLACK_S = 0.5  # a turn may end this far after the stated duration (rounding)
+
 
 class TranscriptImportError(AudioError):
     """A transcript file cannot be imported; the message names the file and the fault."""
@@ -36,14 +54,189 @@ class TranscriptImportError(AudioError):
 
 @dataclass
 class ImportedCall:
-    """One call read from a transcript file."""
+    """One call read from a transcript file. `where` names it (the file, or ``file[n]``);
+    `id_given` says whether the file states its call id (else it comes from the file name)."""
 
     call_id: str
     transcript: Transcript
     agent: str | None = None
     team: str | None = None
     call_date: date | None = None
+    where: str = ""
+    id_given: bool = True
 
+
+@dataclass
+class BadCall:
+    """A call of a transcript file that fails a check: `reason` is one line naming the file and
+    the fault; `call_id` is the id it would have had."""
+
+    where: str
+    call_id: str
+    reason: str
+
+
+# -- checks ----------------------------------------------------------------------------------
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise PydanticCustomError("number_type", "Input should be a number of seconds, not true/false")
+    if isinstance(value, float) and not math.isfinite(value):  # JSON's NaN, Infinity
+        raise PydanticCustomError("finite_number", "Input should be a finite number (got {value})", {"value": value})
+    return value
+
+
+def _id_text(value: Any) -> Any:
+    """Call ids are often numbers in exports: 12345 -> "12345" (never true/false)."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+Seconds = Annotated[float, BeforeValidator(_not_bool), Field(ge=0, allow_inf_nan=False)]
+Millis = Seconds
+Text = Annotated[str, Field(strict=True, max_length=MAX_TEXT_CHARS)]
+Name = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=MAX_NAME_CHARS)]
+Label = Annotated[str, BeforeValidator(_id_text),  # speaker labels: "A", "spk_0", or 0 and 1
+                  StringConstraints(strict=True, strip_whitespace=True, max_length=MAX_NAME_CHARS)]
+CallId = Annotated[str, BeforeValidator(_id_text),
+                   StringConstraints(strict=True, strip_whitespace=True, max_length=MAX_NAME_CHARS)]
+Language = Annotated[str, StringConstraints(strict=True, strip_whitespace=True, max_length=20)]  # "": --language
+
+
+class _Checked(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+def _span_error(what: str, start: float, end: float) -> PydanticCustomError:
+    return PydanticCustomError("span_order", "{what} ends at {end} s, before it starts ({start} s)",
+                               {"what": what, "end": f"{end:g}", "start": f"{start:g}"})
+
+
+class TurnIn(_Checked):
+    """One turn of our JSON format (also what WebVTT cues become)."""
+
+    role: Role = Role.UNKNOWN
+    speaker: Label | None = None
+    start: Seconds
+    end: Seconds
+    text: Text
+
+    @model_validator(mode="after")
+    def _in_order(self) -> "TurnIn":
+        if self.end < self.start:
+            raise _span_error("the turn", self.start, self.end)
+        return self
+
+
+class Hold(_Checked):
+    start: Seconds
+    end: Seconds
+
+    @model_validator(mode="before")
+    @classmethod
+    def _pair(cls, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            if len(value) != 2:
+                raise PydanticCustomError("hold_pair", "a hold is a [start, end] pair")
+            return {"start": value[0], "end": value[1]}
+        return value
+
+    @model_validator(mode="after")
+    def _in_order(self) -> "Hold":
+        if self.end < self.start:
+            raise _span_error("the hold", self.start, self.end)
+        return self
+
+
+def _within(items: list, duration: float | None, label: str) -> None:
+    if duration is None:
+        return
+    for n, item in enumerate(items):
+        if item.end > duration + DURATION_SLACK_S:
+            raise PydanticCustomError("beyond_duration", "{where} ends at {end} s, after the call's duration ({d} s)",
+                                      {"where": f"{label}[{n}]", "end": f"{item.end:g}", "d": f"{duration:g}"})
+
+
+class CallIn(_Checked):
+    """One call of our JSON format."""
+
+    call_id: CallId | None = None
+    agent: Name | None = None
+    team: Name | None = None
+    date: Annotated[str, Field(strict=True)] | None = None
+    language: Language | None = None
+    duration: Seconds | None = None
+    turns: list[TurnIn]
+    holds: list[Hold] | None = None
+
+    @field_validator("date")
+    @classmethod
+    def _iso_date(cls, value: str | None) -> str | None:
+        if value:
+            _parse_date(value)
+        return value
+
+    @model_validator(mode="after")
+    def _inside_the_call(self) -> "CallIn":
+        _within(self.turns, self.duration, "turns")
+        _within(self.holds or [], self.duration, "holds")
+        return self
+
+
+class HarperValleySegment(_Checked):
+    speaker_role: Name
+    offset_ms: Millis
+    duration_ms: Millis
+    transcript: Text | None = None
+    human_transcript: Text | None = None
+
+
+class HarperValleyAgent(_Checked):
+    agent_name: Name | None = None
+
+
+class HarperValleyMetadata(_Checked):
+    agent: HarperValleyAgent | None = None
+
+
+class HarperValleyCall(_Checked):
+    sid: CallId | None = None
+    segments: list[HarperValleySegment]
+    metadata: HarperValleyMetadata | None = None
+
+
+def _parse_date(value: str) -> date:
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        raise PydanticCustomError("date_format", "'{value}' is not YYYY-MM-DD", {"value": value[:40]}) from None
+
+
+def _shown(value: Any) -> str:
+    """A short description of an offending value (never a huge or deeply nested repr)."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    if isinstance(value, (int, float)):
+        return f"{value:g}" if isinstance(value, float) else str(value)
+    if isinstance(value, str):
+        return repr(value) if len(value) <= 40 else f"a text of {len(value):,} characters"
+    return {dict: "an object", list: "a list"}.get(type(value), type(value).__name__)
+
+
+def readable(exc: ValidationError) -> str:
+    """The first error of a validation, as `field.path[3].name: problem (got value)`."""
+    error = exc.errors(include_url=False)[0]
+    loc = ""
+    for part in error["loc"]:
+        loc += f"[{part}]" if isinstance(part, int) else (f".{part}" if loc else str(part))
+    message = {"model_type": "Input should be an object", "dict_type": "Input should be an object",
+               "model_attributes_type": "Input should be an object"}.get(error["type"], error["msg"])
+    if loc and error["type"] not in ("missing", "string_too_long", "finite_number", "date_format") and \
+            not error["type"].startswith(("span_", "beyond_", "hold_")):
+        message += f" (got {_shown(error.get('input'))})"
+    return f"{loc}: {message}" if loc else message
+
+
+# -- formats ---------------------------------------------------------------------------------
 
 def role_of(name: str | None, agent_names: set[str] = AGENT_NAMES) -> Role:
     key = (name or "").strip().lower()
@@ -61,53 +254,77 @@ def _transcript(turns: list[Turn], language: str, duration: float | None, source
                       channels=0, model=f"imported:{source}")
 
 
-def _date(value, path: Path) -> date | None:
-    if not value:
-        return None
+def _read_text(path: Path) -> str:
     try:
-        return date.fromisoformat(str(value)[:10])
-    except ValueError:
-        raise TranscriptImportError(f"{path}: date '{value}' is not YYYY-MM-DD") from None
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise TranscriptImportError(f"{path}: {size / 2**20:.0f} MiB, over the {MAX_FILE_BYTES // 2**20} MiB "
+                                        "a transcript file may have")
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise TranscriptImportError(f"{path}: cannot read ({detail})") from None
 
 
-def read_json(path: Path, language: str | None = None) -> list[ImportedCall]:
+def _load_json(path: Path, what: str) -> Any:
+    text = _read_text(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise TranscriptImportError(f"{path}: not a readable JSON transcript ({exc})") from None
-    calls = data if isinstance(data, list) else [data]
-    out = []
-    for n, call in enumerate(calls):
-        where = f"{path}" + (f"[{n}]" if isinstance(data, list) else "")
-        if not isinstance(call, dict) or not isinstance(call.get("turns"), list):
-            raise TranscriptImportError(f"{where}: a call needs a 'turns' list")
-        turns = []
-        for i, turn in enumerate(call["turns"]):
-            try:
-                role = Role(turn.get("role", "unknown"))
-                turns.append(Turn(speaker=str(turn.get("speaker") or role.value), role=role,
-                                  start=float(turn["start"]), end=float(turn["end"]), text=str(turn["text"]).strip()))
-            except (KeyError, TypeError, ValueError) as exc:
-                raise TranscriptImportError(f"{where}: turns[{i}]: needs role (agent/customer/unknown), start, end and text ({exc})") from None
-        lang = call.get("language") or language
-        if not lang:
-            raise TranscriptImportError(f"{where}: no 'language' in the file and none given with --language")
-        transcript = _transcript(turns, lang, call.get("duration"), "json")
+        return json.loads(text)
+    except RecursionError:
+        raise TranscriptImportError(f"{path}: not a readable {what} (nested too deeply)") from None
+    except ValueError as exc:  # JSONDecodeError, and integers too long to convert
+        raise TranscriptImportError(f"{path}: not a readable {what} ({exc})") from None
+
+
+def read_json_calls(path: Path, language: str | None = None) -> list[ImportedCall | BadCall]:
+    data = _load_json(path, "JSON transcript")
+    if isinstance(data, list):
+        if not data:
+            raise TranscriptImportError(f"{path}: an empty list (no calls)")
+        calls = data
+    elif isinstance(data, dict):
+        calls = [data]
+    else:
+        raise TranscriptImportError(f"{path}: a JSON transcript is an object with 'turns', or a list of them")
+    out: list[ImportedCall | BadCall] = []
+    for n, raw in enumerate(calls):
+        where = f"{path}[{n}]" if isinstance(data, list) else str(path)
+        default_id = path.stem if len(calls) == 1 else f"{path.stem}-{n}"
+        stated = raw.get("call_id") if isinstance(raw, dict) else None
+        guess = str(stated) if isinstance(stated, (str, int)) and not isinstance(stated, bool) and str(stated).strip() \
+            else default_id
+        if not isinstance(raw, dict):
+            out.append(BadCall(where, guess, f"{where}: a call is an object with 'turns' (got {_shown(raw)})"))
+            continue
         try:
-            transcript.holds = [(float(a), float(b)) for a, b in call.get("holds") or []]
-        except (TypeError, ValueError):
-            raise TranscriptImportError(f"{where}: holds must be a list of [start, end] pairs") from None
+            call = CallIn.model_validate(raw)
+        except ValidationError as exc:
+            out.append(BadCall(where, guess[:MAX_NAME_CHARS], f"{where}: {readable(exc)}"))
+            continue
+        lang = call.language or language
+        if not lang:
+            out.append(BadCall(where, guess, f"{where}: no 'language' in the file and none given with --language"))
+            continue
+        turns = [Turn(speaker=t.speaker or t.role.value, role=t.role, start=t.start, end=t.end, text=t.text.strip())
+                 for t in call.turns]
+        transcript = _transcript(turns, lang, call.duration, "json")
+        transcript.holds = [(h.start, h.end) for h in call.holds or []]
         out.append(ImportedCall(
-            call_id=str(call.get("call_id") or (path.stem if len(calls) == 1 else f"{path.stem}-{n}")),
-            transcript=transcript,
-            agent=call.get("agent"), team=call.get("team"), call_date=_date(call.get("date"), path),
+            call_id=call.call_id or default_id, transcript=transcript, agent=call.agent or None,
+            team=call.team or None, call_date=_parse_date(call.date) if call.date else None,
+            where=where, id_given=bool(call.call_id),
         ))
     return out
 
 
-def read_vtt(path: Path, language: str | None, agent_names: set[str] = frozenset()) -> list[ImportedCall]:
+def read_json(path: Path, language: str | None = None) -> list[ImportedCall]:
+    return _all_or_raise(read_json_calls(path, language))
+
+
+def read_vtt_calls(path: Path, language: str | None, agent_names: set[str] = frozenset()) -> list[ImportedCall | BadCall]:
     import webvtt
 
+    _read_text(path)  # size and encoding first: one line for a file webvtt would choke on
     try:
         captions = webvtt.read(str(path))
     except Exception as exc:  # webvtt raises its own MalformedFileError and friends
@@ -116,55 +333,88 @@ def read_vtt(path: Path, language: str | None, agent_names: set[str] = frozenset
         raise TranscriptImportError(f"{path}: WebVTT has no language; give it with --language")
     names = {n.lower() for n in agent_names}
     turns = []
-    for cue in captions:
+    for n, cue in enumerate(captions):
         speaker, text = cue.voice, cue.text.replace("\n", " ").strip()
         if speaker is None and ":" in text[:40]:
             speaker, text = (part.strip() for part in text.split(":", 1))
-        turns.append(Turn(speaker=speaker or "unknown", role=role_of(speaker, names),
-                          start=cue.start_time.in_milliseconds() / 1000.0,
-                          end=cue.end_time.in_milliseconds() / 1000.0,
-                          text=text))
-    return [ImportedCall(call_id=path.stem, transcript=_transcript(turns, language, None, "vtt"))]
+        try:
+            turn = TurnIn.model_validate({"speaker": speaker, "start": cue.start_time.in_milliseconds() / 1000.0,
+                                          "end": cue.end_time.in_milliseconds() / 1000.0, "text": text})
+        except ValidationError as exc:
+            return [BadCall(str(path), path.stem, f"{path}: cue {n + 1} ({cue.start} --> {cue.end}): {readable(exc)}")]
+        turns.append(Turn(speaker=turn.speaker or "unknown", role=role_of(turn.speaker, names),
+                          start=turn.start, end=turn.end, text=turn.text))
+    return [ImportedCall(call_id=path.stem, transcript=_transcript(turns, language, None, "vtt"),
+                         where=str(path), id_given=False)]
+
+
+def read_vtt(path: Path, language: str | None, agent_names: set[str] = frozenset()) -> list[ImportedCall]:
+    return _all_or_raise(read_vtt_calls(path, language, agent_names))
+
+
+def read_harper_valley_calls(path: Path, use_human: bool = False) -> list[ImportedCall | BadCall]:
+    data = _load_json(path, "Harper Valley transcript")
+    if not isinstance(data, dict) or "segments" not in data:
+        raise TranscriptImportError(f"{path}: not a Harper Valley transcript (no 'segments')")
+    stated = data.get("sid")
+    guess = str(stated) if isinstance(stated, (str, int)) and not isinstance(stated, bool) and str(stated).strip() \
+        else path.stem
+    try:
+        call = HarperValleyCall.model_validate(data)
+    except ValidationError as exc:
+        return [BadCall(str(path), guess[:MAX_NAME_CHARS], f"{path}: {readable(exc)}")]
+    turns = []
+    for seg in call.segments:
+        text = NOISE.sub(" ", (seg.human_transcript if use_human else seg.transcript) or "")
+        start = seg.offset_ms / 1000.0
+        turns.append(Turn(speaker=seg.speaker_role, role=role_of(seg.speaker_role),
+                          start=start, end=start + seg.duration_ms / 1000.0, text=" ".join(text.split())))
+    agent = call.metadata.agent.agent_name if call.metadata and call.metadata.agent else None
+    return [ImportedCall(call_id=call.sid or path.stem, transcript=_transcript(turns, "en", None, "harper-valley"),
+                         agent=agent or None, where=str(path), id_given=bool(call.sid))]
 
 
 def read_harper_valley(path: Path, use_human: bool = False) -> list[ImportedCall]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        segments = data["segments"]
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise TranscriptImportError(f"{path}: not a Harper Valley transcript ({exc})") from None
-    turns = []
-    for seg in segments:
-        text = NOISE.sub(" ", seg.get("human_transcript" if use_human else "transcript") or "")
-        start = seg["offset_ms"] / 1000.0
-        turns.append(Turn(speaker=seg["speaker_role"], role=role_of(seg["speaker_role"]),
-                          start=start, end=start + seg["duration_ms"] / 1000.0, text=" ".join(text.split())))
-    agent = (data.get("metadata", {}).get("agent") or {}).get("agent_name")
-    return [ImportedCall(call_id=str(data.get("sid") or path.stem),
-                         transcript=_transcript(turns, "en", None, "harper-valley"), agent=agent)]
+    return _all_or_raise(read_harper_valley_calls(path, use_human))
+
+
+def _all_or_raise(calls: list[ImportedCall | BadCall]) -> list[ImportedCall]:
+    for call in calls:
+        if isinstance(call, BadCall):
+            raise TranscriptImportError(call.reason)
+    return calls
 
 
 def detect_format(path: Path) -> str:
     if path.suffix.lower() == ".vtt":
         return "vtt"
     try:
-        head = path.read_text(encoding="utf-8")[:4096]
+        with path.open(encoding="utf-8") as fh:
+            head = fh.read(4096)
     except (OSError, UnicodeDecodeError) as exc:
-        raise TranscriptImportError(f"{path}: cannot read ({exc})") from None
+        detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise TranscriptImportError(f"{path}: cannot read ({detail})") from None
     return "harper-valley" if '"segments"' in head and '"speaker_role"' in head else "json"
 
 
-def read_transcripts(path: str | Path, fmt: str = "auto", language: str | None = None,
-                     agent_names: set[str] = frozenset()) -> list[ImportedCall]:
-    """Calls in one transcript file."""
+def read_calls(path: str | Path, fmt: str = "auto", language: str | None = None,
+               agent_names: set[str] = frozenset()) -> list[ImportedCall | BadCall]:
+    """The calls in one transcript file, each read or a BadCall naming its fault.
+    TranscriptImportError when the file as a whole cannot be read."""
     path = Path(path)
     if not path.is_file():
         raise TranscriptImportError(f"{path}: file not found")
     fmt = detect_format(path) if fmt == "auto" else fmt
     if fmt == "json":
-        return read_json(path, language)
+        return read_json_calls(path, language)
     if fmt == "vtt":
-        return read_vtt(path, language, agent_names)
+        return read_vtt_calls(path, language, agent_names)
     if fmt == "harper-valley":
-        return read_harper_valley(path)
+        return read_harper_valley_calls(path)
     raise TranscriptImportError(f"{path}: unknown format '{fmt}' (json, vtt, harper-valley)")
+
+
+def read_transcripts(path: str | Path, fmt: str = "auto", language: str | None = None,
+                     agent_names: set[str] = frozenset()) -> list[ImportedCall]:
+    """Calls in one transcript file; TranscriptImportError on the first fault."""
+    return _all_or_raise(read_calls(path, fmt, language, agent_names))
