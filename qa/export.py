@@ -5,6 +5,8 @@ from pathlib import Path
 
 import duckdb
 
+from qa.store import Store, StoreError
+
 # A CSV cell a spreadsheet would run as a formula (=HYPERLINK(...), +SUM(...), @SUM(...), -..., or
 # one after a tab or carriage return) is written with a leading single quote, as OWASP advises.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -67,10 +69,11 @@ def export_tables(db: str | Path, out_dir: str | Path, fmt: str) -> list[Path]:
     except OSError as exc:
         raise ExportError(f"{out_dir}: cannot create the folder ({exc.strerror or exc})") from None
     written = []
-    try:
-        con = duckdb.connect(str(db), read_only=True)
-    except duckdb.Error as exc:
-        raise ExportError(f"{db}: cannot open database ({str(exc).splitlines()[0]})") from None
+    try:  # through the store, which brings an older database up to the current schema first
+        store = Store(db, read_only=True)
+    except StoreError as exc:
+        raise ExportError(str(exc)) from None
+    con = store.con
     try:
         for name, query in QUERIES.items():
             target = out_dir / f"{name}.{fmt}"
@@ -81,5 +84,5 @@ def export_tables(db: str | Path, out_dir: str | Path, fmt: str) -> list[Path]:
     except duckdb.Error as exc:
         raise ExportError(f"{out_dir}: export failed ({str(exc).splitlines()[0]})") from None
     finally:
-        con.close()
+        store.close()
     return written

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import duckdb
 
+from qa.store import Store, StoreError
+
 
 class ReportError(Exception):
     """The database cannot be read for reporting."""
@@ -86,10 +88,11 @@ def load(db: str | Path, filters: ReportFilters | None = None, missing_rubric_ok
     db = Path(db)
     if not db.is_file():
         raise ReportError(f"{db}: database not found (score some calls first with `qa score`)")
-    try:
-        con = duckdb.connect(str(db), read_only=True)
-    except duckdb.Error as exc:
-        raise ReportError(f"{db}: cannot open database ({str(exc).splitlines()[0]})") from None
+    try:  # through the store, which brings an older database up to the current schema first
+        store = Store(db, read_only=True)
+    except StoreError as exc:
+        raise ReportError(str(exc)) from None
+    con = store.con
     try:
         rubric = _pick_rubric(con, filters.rubric)
         if rubric is None:
