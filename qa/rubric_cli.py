@@ -38,7 +38,7 @@ def lint(files: list[str] = typer.Argument(..., help="Rubric YAML files (or ship
         warnings = lint_warnings(rubric, text, str(path))
         for warning in warnings:
             err.print(f"[yellow]warning[/] {escape(warning)}", highlight=False, soft_wrap=True)
-        console.print(f"{path}: ok ({sum(1 for _ in rubric.criteria())} criteria, {len(warnings)} warnings)",
+        console.print(f"{escape(str(path))}: ok ({sum(1 for _ in rubric.criteria())} criteria, {len(warnings)} warnings)",
                       highlight=False)
     if failed:
         raise typer.Exit(1)
@@ -63,12 +63,13 @@ def test_(files: list[str] = typer.Argument(..., help="Rubric YAML files; cases 
         results = run_cases(rubric, cases)
         for result in results:
             mark = "[green]ok[/]  " if result.ok else "[red]FAIL[/]"
-            console.print(f"{mark} {path.name} {escape(f'[{result.language}]')} {escape(result.name)}", highlight=False)
+            console.print(f"{mark} {escape(path.name)} {escape(f'[{result.language}]')} {escape(result.name)}",
+                          highlight=False)
             for mismatch in result.mismatches:
                 console.print(f"       {escape(mismatch)}", highlight=False)
         bad = sum(not r.ok for r in results)
         failures += bad
-        console.print(f"{path.name}: {len(results) - bad} passed, {bad} failed", highlight=False)
+        console.print(f"{escape(path.name)}: {len(results) - bad} passed, {bad} failed", highlight=False)
     if failures:
         raise typer.Exit(1)
 
@@ -83,7 +84,7 @@ def schema() -> None:
 
 @rubric_app.command()
 def explain(file: str = typer.Argument(..., help="Rubric YAML file or shipped rubric name.")) -> None:
-    """Print the rubric as a readable scorecard."""
+    """Print the rubric as a readable scorecard (every text from the YAML is printed literally)."""
     from scoring import RubricError, load_rubric
 
     try:
@@ -91,16 +92,16 @@ def explain(file: str = typer.Argument(..., help="Rubric YAML file or shipped ru
     except RubricError as exc:
         err.print(f"[red]error[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(2)
-    console.print(f"[bold]{rubric.name}[/] ({rubric.id}, version {rubric.content_hash[:8]}) — pass mark {rubric.pass_mark:g}",
-                  highlight=False)
+    console.print(f"[bold]{escape(rubric.name)}[/] ({escape(rubric.id)}, version {rubric.content_hash[:8]}) "
+                  f"— pass mark {rubric.pass_mark:g}", highlight=False)
     if rubric.description:
-        console.print(rubric.description, highlight=False)
+        console.print(escape(rubric.description), highlight=False)
     if rubric.bands:
-        console.print("Bands: " + ", ".join(f"{b.label} ≥ {b.min:g}" for b in sorted(rubric.bands, key=lambda b: -b.min)),
-                      highlight=False)
+        console.print("Bands: " + ", ".join(f"{escape(b.label)} ≥ {b.min:g}"
+                                            for b in sorted(rubric.bands, key=lambda b: -b.min)), highlight=False)
     total_weight = sum(s.effective_weight for s in rubric.sections) or 1
     for section in rubric.sections:
-        table = Table(title=f"{section.title} — weight {section.effective_weight:g} "
+        table = Table(title=f"{escape(section.title)} — weight {section.effective_weight:g} "
                             f"({100 * section.effective_weight / total_weight:.0f}%)", title_justify="left",
                       show_lines=False, expand=True)
         table.add_column("criterion", ratio=2)
@@ -108,8 +109,8 @@ def explain(file: str = typer.Argument(..., help="Rubric YAML file or shipped ru
         table.add_column("passes when", ratio=4)
         table.add_column("applies", ratio=2)
         for c in section.criteria:
-            name = c.title + (" [red](auto-fail)[/]" if c.critical == "auto_fail" else
+            name = escape(c.title) + (" [red](auto-fail)[/]" if c.critical == "auto_fail" else
                               " [yellow](flag)[/]" if c.critical == "flag" else "") + (" [cyan](bonus)[/]" if c.bonus else "")
-            table.add_row(name, f"{c.points:g}", c.check.describe(),
-                          c.applies_when.describe() if c.applies_when else "always")
+            table.add_row(name, f"{c.points:g}", escape(c.check.describe()),
+                          escape(c.applies_when.describe()) if c.applies_when else "always")
         console.print(table)

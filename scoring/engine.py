@@ -19,6 +19,7 @@ class RubricScorer:
     def __init__(self, rubric: Rubric):
         self.rubric = rubric
         self._indexes: dict[str, PhraseIndex] = {}
+        self._lists: dict[tuple, tuple[PhraseSpec, PhraseList | None]] = {}
 
     def _index(self, lang: str) -> PhraseIndex:
         """One phrase index per language holding every phrase list the rubric uses."""
@@ -29,13 +30,21 @@ class RubricScorer:
         return self._indexes[lang]
 
     def matcher(self, spec: PhraseSpec | None, lang: str, fuzzy: bool) -> PhraseList | None:
-        """The phrase list of `spec` in one language; None when it has no phrases there."""
+        """The phrase list of `spec` in one language; None when it has no phrases there.
+
+        Looked up once per (spec, language, fuzzy): checks ask for it on every call, and an
+        inline list of thousands of phrases should not be copied and labelled each time."""
         if spec is None:
             return None
+        key = (spec if isinstance(spec, str) else id(spec), lang, fuzzy)
+        index = self._index(lang)  # on a language's first use, registers every phrase use (this one too)
+        cached = self._lists.get(key)
+        if cached is not None and (isinstance(spec, str) or cached[0] is spec):
+            return cached[1]
         phrases = self.rubric.phrases(spec, lang)
-        if not phrases:
-            return None
-        return self._index(lang).add(f"{fuzzy}|{spec!r}", phrases, fuzzy)
+        found = index.add(f"{fuzzy}|{spec!r}", phrases, fuzzy) if phrases else None
+        self._lists[key] = (spec, found)  # holding `spec` keeps its id from being reused
+        return found
 
     def context(self, transcript: Transcript) -> CheckContext:
         """Everything checks read, computed once per call: text, holds, metrics."""

@@ -10,15 +10,35 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from scoring.checks import Check, PhraseSpec
+from scoring.checks.phrases import LanguagePhrases
 
-LanguagePhrases = dict[str, list[str]]
+Loc = tuple[str | int, ...]
+
+
+class RubricFaults(ValueError):
+    """Faults that span the rubric (duplicate ids, unknown phrase sets, nothing to score),
+    each with the YAML path it concerns; the loader turns them into one line each."""
+
+    def __init__(self, faults: list[tuple[Loc, str]]):
+        self.faults = faults
+        first_loc, first = faults[0]
+        more = f" (and {len(faults) - 1} more)" if len(faults) > 1 else ""
+        super().__init__(f"{yaml_path(first_loc)}: {first}{more}")
+
+
+def yaml_path(loc: Loc) -> str:
+    """A YAML path as the loader prints it: sections[0].criteria[1].check."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class Criterion(Strict):
@@ -80,16 +100,46 @@ class Rubric(Strict):
     sections: list[Section] = Field(min_length=1)
     content_hash: str = Field("", exclude=True)
 
-    @field_validator("sections")
-    @classmethod
-    def _unique_ids(cls, sections: list[Section]) -> list[Section]:
-        seen: set[str] = set()
-        for section in sections:
-            for criterion in section.criteria:
-                if criterion.id in seen:
-                    raise ValueError(f"criterion id '{criterion.id}' is used twice")
-                seen.add(criterion.id)
-        return sections
+    @model_validator(mode="after")
+    def _consistent(self) -> "Rubric":
+        faults = self.faults()
+        if faults:
+            raise RubricFaults(faults)
+        return self
+
+    def faults(self) -> list[tuple[Loc, str]]:
+        """(YAML path, fault) of every rule that spans the rubric: unknown phrase sets,
+        duplicate section or criterion ids, and weights or points that leave nothing to score."""
+        faults: list[tuple[Loc, str]] = []
+        for loc, spec, _ in self.phrase_references():
+            if isinstance(spec, str):
+                if not spec.startswith("$"):
+                    faults.append((loc, f"phrase set reference must start with '$', got '{spec}'"))
+                elif spec[1:] not in self.phrase_sets:
+                    faults.append((loc, f"unknown phrase set '{spec}'"))
+        sections: dict[str, int] = {}
+        criteria: dict[str, tuple[int, int]] = {}
+        for si, section in enumerate(self.sections):
+            if section.id in sections:
+                faults.append((("sections", si, "id"),
+                               f"section id '{section.id}' is used twice (first at sections[{sections[section.id]}])"))
+            sections.setdefault(section.id, si)
+            for ci, criterion in enumerate(section.criteria):
+                if criterion.id in criteria:
+                    first = "sections[{}].criteria[{}]".format(*criteria[criterion.id])
+                    faults.append((("sections", si, "criteria", ci, "id"),
+                                   f"criterion id '{criterion.id}' is used twice (first at {first})"))
+                criteria.setdefault(criterion.id, (si, ci))
+        if not any(section.effective_weight > 0 and any(c.points > 0 and not c.bonus for c in section.criteria)
+                   for section in self.sections):
+            if all(section.effective_weight == 0 for section in self.sections):
+                why = "every section has weight 0"
+            elif all(c.points == 0 or c.bonus for _, c in self.criteria()):
+                why = "no criterion (other than bonus ones) has points above 0"
+            else:
+                why = "no section with weight above 0 has a criterion (other than bonus ones) with points above 0"
+            faults.append((("sections",), f"{why}, so every call would score 100"))
+        return faults
 
     def criteria(self):
         """(section, criterion) pairs in rubric order."""

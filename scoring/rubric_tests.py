@@ -16,12 +16,10 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
-
 from qa_types import Role, Transcript, Turn
 from scoring.engine import RubricScorer
 from scoring.rubric import Rubric
+from scoring.rubric_loader import _locate, _plain, _yaml_path, read_yaml
 
 
 class RubricTestError(Exception):
@@ -65,17 +63,21 @@ def tests_path_for(rubric_file: str | Path) -> Path:
 
 
 def load_cases(path: Path) -> list[TestCase]:
+    """The cases of a test file; RubricTestError (one line: file:line: path: fault) when it is
+    broken, too large, or an alias bomb (the same guards as rubric files)."""
     try:
-        data = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-        return TestFile.model_validate(data).cases
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise RubricTestError(f"{path}: no test file (expected beside the rubric)") from None
-    except YAMLError as exc:
-        raise RubricTestError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RubricTestError(f"{path}: cannot read test file ({exc})") from None
+    tree = read_yaml(text, str(path), RubricTestError)
+    try:
+        return TestFile.model_validate(_plain(tree)).cases
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise RubricTestError(f"{path}: {where}: {first['msg']}") from None
+        where, line = _locate(tree, first["loc"])
+        raise RubricTestError(f"{path}:{line}: {_yaml_path(where)}: {first['msg']}") from None
 
 
 def case_transcript(case: TestCase) -> Transcript:

@@ -75,6 +75,18 @@ def test_metric_na_without_customer_speech():
     ({"metric": "loudness", "max": 3}, "unknown metric 'loudness'"),
     ({"metric": "dead_air_s"}, "give min, max or both"),
     ({"phrases": "$hello", "within": {"first_seconds": 5, "last_seconds": 5}}, "give exactly one of"),
+    ({"metric": "dead_air_s", "min": 30, "max": 10}, "min 30 is above max 10"),
+    ({"metric": "dead_air_s", "max": float("inf")}, "finite number"),
+    ({"metric": "dead_air_s", "min": float("nan")}, "finite number"),
+    ({"metric": "dead_air_s", "min": -1}, "greater than or equal to 0"),
+    ({"phrases": "$hello", "within": {"last_seconds": float("inf")}}, "finite number"),
+    ({"phrases": {"en": ["hi", 3]}}, "a phrase must be text, got a number"),
+    ({"phrases": {"en": ["hi", {"$set": "x"}]}}, "a phrase must be text, got a mapping"),
+    ({"absent": {"en": ["!!!"]}}, "no letters or digits"),
+    ({"phrases": {"en": ["$hello"]}}, "is a phrase set reference"),
+    ({"phrases": 7}, "give \\$name of a phrase set"),
+    ({"sequence": [{"phrases": {"en": ["ok", None]}}, {"event": "hold"}]}, "a phrase must be text, got nothing"),
+    ({"sequence": [{"colour": "red"}, {"event": "hold"}]}, "a sequence step needs exactly one of: phrases, event"),
 ])
 def test_invalid_checks_are_rejected(check, message):
     with pytest.raises(ValidationError, match=message):

@@ -47,3 +47,14 @@ def test_cli_reports_a_failing_case(tmp_path):
     assert run.returncode == 1
     assert "FAIL" in run.stdout and "greeting: expected fail, got pass" in run.stdout
     assert "0 passed, 1 failed" in run.stdout
+
+
+def test_broken_test_file_is_one_line_with_its_line(tmp_path):
+    from scoring.rubric_tests import RubricTestError
+
+    path = tmp_path / "r.tests.yaml"
+    path.write_text("cases:\n  - name: x\n    language: en\n    turns: [[agent, 0, 1, hi]]\n"
+                    "    expect: {greeting: maybe}\n", encoding="utf-8")
+    with pytest.raises(RubricTestError) as err:
+        load_cases(path)
+    assert str(err.value).startswith(f"{path}:5: cases[0].expect.greeting: Input should be 'pass', 'fail' or 'na'")

@@ -114,3 +114,15 @@ def test_language_without_phrases_is_na(scorer):
     card = scorer.score(transcript([("agent", 0.5, 3.0, "Bonjour, merci d'avoir appelé.")], language="fr"))
     assert card.result("greeting").outcome == Outcome.NA
     assert "no 'fr' phrases" in card.result("greeting").note
+
+
+def test_phrase_lists_are_prepared_once_not_per_call(inbound_rubric, monkeypatch):
+    """Checks ask for their phrase list on every call; the list is looked up and labelled once."""
+    asked = []
+    phrases = type(inbound_rubric).phrases
+    monkeypatch.setattr(type(inbound_rubric), "phrases",
+                        lambda self, spec, lang: asked.append((repr(spec), lang)) or phrases(self, spec, lang))
+    scorer = RubricScorer(inbound_rubric)
+    for _ in range(3):
+        scorer.score(transcript(GOOD_CALL))
+    assert asked and len(asked) == len(set(asked))

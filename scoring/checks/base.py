@@ -44,7 +44,7 @@ class CheckResult:
 class BaseCheck(BaseModel):
     """A check kind: one YAML key selects it; `evaluate` scores it, `describe` explains it."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -52,7 +52,7 @@ class AnyCheck(BaseCheck):
 class NotCheck(BaseCheck):
     """Passes when the sub-check fails (and the other way round); N/A stays N/A."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, populate_by_name=True)
     negated: "Check" = Field(alias="not")
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:

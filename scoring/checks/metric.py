@@ -34,8 +34,8 @@ class MetricCheck(BaseCheck):
     """Passes when the metric is within [min, max]; N/A when the call has no such value."""
 
     metric: str = Field(description="One of: " + ", ".join(METRICS))
-    min: float | None = None
-    max: float | None = None
+    min: float | None = Field(None, ge=0, description="Lowest passing value (every metric is 0 or more).")
+    max: float | None = Field(None, ge=0, description="Highest passing value.")
 
     @field_validator("metric")
     @classmethod
@@ -48,6 +48,8 @@ class MetricCheck(BaseCheck):
     def _bounded(self) -> "MetricCheck":
         if self.min is None and self.max is None:
             raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}, so the check can never pass")
         return self
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:

@@ -1,16 +1,66 @@
 """Phrase checks: something said (`phrases`) or never said (`absent`), by whom and where."""
 from __future__ import annotations
 
-from typing import Literal, Union
+import re
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field
+from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
 from qa_types import Evidence, Outcome
 from scoring.checks.base import BaseCheck, CheckContext, CheckResult
 from scoring.checks.window import Window
 
-LanguagePhrases = dict[str, list[str]]
-PhraseSpec = Union[str, LanguagePhrases]  # "$set_name" or {lang: [phrase, ...]}
+_SET_REFERENCE = re.compile(r"\s*\$[A-Za-z_][\w-]*\s*")
+
+
+def _what(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping" + (f" ({next(iter(value))}: ...)" if value else "")
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{str(value).lower()} (a yes/no value)"
+    if isinstance(value, (int, float)):
+        return f"a number ({value})"
+    return type(value).__name__
+
+
+def _text_phrase(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError(f"a phrase must be text, got {_what(value)}; put it in quotes")
+    return value
+
+
+def _usable_phrase(phrase: str) -> str:
+    if _SET_REFERENCE.fullmatch(phrase):
+        raise ValueError(f"'{phrase.strip()}' is a phrase set reference, which cannot stand inside a phrase "
+                         f"list (it would be matched as the word '{phrase.strip()[1:]}'); "
+                         f"use `phrases: {phrase.strip()}` or copy its phrases")
+    if not any(ch.isalnum() for ch in phrase):
+        raise ValueError(f"phrase {phrase!r} has no letters or digits, so it can never match")
+    return phrase
+
+
+Phrase = Annotated[str, BeforeValidator(_text_phrase), AfterValidator(_usable_phrase)]
+"""One phrase: text with at least one letter or digit, not a `$set` reference."""
+LanguagePhrases = dict[str, list[Phrase]]
+
+
+def _spec_kind(value: Any) -> str | None:
+    if isinstance(value, str):
+        return "spec[set]"
+    if isinstance(value, dict):
+        return "spec[languages]"
+    return None
+
+
+PhraseSpec = Annotated[
+    Union[Annotated[str, Tag("spec[set]")], Annotated[LanguagePhrases, Tag("spec[languages]")]],
+    Discriminator(_spec_kind, custom_error_type="phrase_spec",
+                  custom_error_message="give $name of a phrase set, or phrases per language ({en: [...]})"),
+]  # "$set_name" or {lang: [phrase, ...]}
 Speaker = Literal["agent", "customer", "any"]
 
 

@@ -1,7 +1,9 @@
 """Sequence checks: steps that must happen in order (hold request -> hold -> thanks)."""
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Annotated, Any, Union
+
+from pydantic import Discriminator, Field, Tag
 
 from qa_types import Evidence, Outcome
 from scoring.checks.base import BaseCheck, CheckContext, CheckResult
@@ -11,13 +13,29 @@ from scoring.checks.phrases import PhrasesCheck, spec_name
 ORDER_TOLERANCE_S = 2.0
 
 
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, (PhrasesCheck, EventCheck)):
+        return "step[phrases]" if isinstance(value, PhrasesCheck) else "step[event]"
+    if isinstance(value, dict):
+        kinds = [k for k in ("phrases", "event") if k in value]
+        return f"step[{kinds[0]}]" if len(kinds) == 1 else None
+    return None
+
+
+Step = Annotated[
+    Union[Annotated[PhrasesCheck, Tag("step[phrases]")], Annotated[EventCheck, Tag("step[event]")]],
+    Discriminator(_step_kind, custom_error_type="sequence_step",
+                  custom_error_message="a sequence step needs exactly one of: phrases, event"),
+]
+
+
 class SequenceCheck(BaseCheck):
     """Passes when every step happens, each starting after the previous one ended.
 
     Steps are phrase checks (`{phrases: ..., speaker: ...}`) or events (`{event: hold}`).
     """
 
-    sequence: list[PhrasesCheck | EventCheck] = Field(min_length=2)
+    sequence: list[Step] = Field(min_length=2)
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:
         cursor, evidence = 0.0, []

@@ -15,7 +15,7 @@ class Window(BaseModel):
     """Exactly one placement: first_seconds, last_seconds, first_turns, last_turns,
     before_event or after_event (the latter two with `seconds`, default 30)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     first_seconds: float | None = Field(None, gt=0, description="The first N seconds of the call.")
     last_seconds: float | None = Field(None, gt=0, description="The last N seconds of the call.")
