@@ -144,7 +144,12 @@ class SectionScore:
 
 @dataclass
 class CallMetrics:
-    """Timing measurements of one call, shared by checks and reports (seconds)."""
+    """Timing measurements of one call, shared by checks and reports (seconds).
+
+    This is the record stored with a scorecard (as JSON, see `to_plain` / `from_plain`).
+    Named metrics with units and evidence are read from it through `scoring.metrics`
+    (`registered_metrics()`, `get_metric(name)`).
+    """
 
     duration_s: float
     talk_s: dict[str, float] = field(default_factory=dict)          # role -> seconds speaking
@@ -158,6 +163,9 @@ class CallMetrics:
     words_per_minute: dict[str, float] = field(default_factory=dict)
     longest_agent_monologue_s: float = 0.0
     agent_interruptions: int = 0
+    longest_agent_monologue: tuple[float, float] | None = None       # span of that monologue
+    interruptions: list[tuple[float, float]] = field(default_factory=list)  # agent start -> overlap end
+    measured: dict[str, dict[str, Any]] = field(default_factory=dict)  # metric -> {"value", "spans"}
 
     @property
     def overtalk_count(self) -> int:
@@ -166,6 +174,18 @@ class CallMetrics:
     @property
     def hold_count(self) -> int:
         return len(self.holds)
+
+    @classmethod
+    def from_plain(cls, data: dict[str, Any]) -> "CallMetrics":
+        """Back from the JSON dict `to_plain` made (spans as tuples); keys it does not know are
+        ignored and missing ones take their defaults, so records stored by older versions load."""
+        known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("dead_air", "overtalk", "holds", "interruptions"):
+            if key in known:
+                known[key] = [tuple(span) for span in known[key] or []]
+        if known.get("longest_agent_monologue") is not None:
+            known["longest_agent_monologue"] = tuple(known["longest_agent_monologue"])
+        return cls(**known)
 
 
 @dataclass

@@ -18,7 +18,7 @@ from pydantic import Discriminator, Tag
 from scoring.checks.base import BaseCheck, CheckContext, CheckResult
 from scoring.checks.combine import AllCheck, AnyCheck, NotCheck
 from scoring.checks.event import EventCheck
-from scoring.checks.metric import METRICS, MetricCheck
+from scoring.checks.metric import MetricCheck
 from scoring.checks.phrases import AbsentCheck, PhrasesCheck, PhraseSpec
 from scoring.checks.sequence import SequenceCheck
 from scoring.checks.window import Window
@@ -48,5 +48,5 @@ Check = Annotated[
 for _cls in (AllCheck, AnyCheck, NotCheck):
     _cls.model_rebuild(_types_namespace={"Check": Check})
 
-__all__ = ["CHECK_KINDS", "METRICS", "Check", "CheckContext", "CheckResult", "PhraseSpec", "Window"] + \
+__all__ = ["CHECK_KINDS", "Check", "CheckContext", "CheckResult", "PhraseSpec", "Window"] + \
     [cls.__name__ for cls in CHECK_KINDS.values()]

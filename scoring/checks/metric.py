@@ -1,47 +1,33 @@
-"""Metric checks: a call metric (dead air, hold length, talk ratio, ...) within bounds."""
+"""Metric checks: a call metric (dead air, hold length, talk ratio, ...) within bounds.
+
+The metrics, their units and their evidence spans are defined once in `scoring.metrics`.
+"""
 from __future__ import annotations
 
 from pydantic import Field, field_validator, model_validator
 
-from qa_types import CallMetrics, Evidence, Outcome
+from qa_types import Evidence, Outcome
 from scoring.checks.base import BaseCheck, CheckContext, CheckResult
-
-METRICS = {
-    "duration_s": "call duration (s)",
-    "talk_to_listen": "agent talk time / customer talk time",
-    "dead_air_s": "total dead air (s)",
-    "overtalk_s": "total overtalk (s)",
-    "overtalk_count": "number of overtalk periods",
-    "hold_count": "number of holds",
-    "longest_hold_s": "longest hold (s)",
-    "longest_agent_monologue_s": "longest agent monologue (s)",
-    "agent_interruptions": "times the agent interrupted the customer",
-    "talk_s.agent": "agent talk time (s)",
-    "talk_s.customer": "customer talk time (s)",
-    "words_per_minute.agent": "agent speech rate (words/min)",
-    "words_per_minute.customer": "customer speech rate (words/min)",
-}
-
-
-def metric_value(metrics: CallMetrics, name: str) -> float | None:
-    """Value of a metric by name; dotted names index per-role tables ("talk_s.agent")."""
-    head, _, role = name.partition(".")
-    value = getattr(metrics, head)
-    return value.get(role) if role else value
+from scoring.metrics import get_metric, metric_names
 
 
 class MetricCheck(BaseCheck):
-    """Passes when the metric is within [min, max]; N/A when the call has no such value."""
+    """Passes when the metric is within [min, max]; N/A when the call has no such value.
 
-    metric: str = Field(description="One of: " + ", ".join(METRICS))
+    Evidence: "<metric> = <value>" over the whole call, then the metric's spans in time order
+    (each dead-air gap, hold, overtalk, ...), as `event` evidence."""
+
+    metric: str = Field(description="One of: " + ", ".join(metric_names()))
     min: float | None = Field(None, ge=0, description="Lowest passing value (every metric is 0 or more).")
     max: float | None = Field(None, ge=0, description="Highest passing value.")
 
     @field_validator("metric")
     @classmethod
     def _known(cls, name: str) -> str:
-        if name not in METRICS:
-            raise ValueError(f"unknown metric '{name}'; known: {', '.join(METRICS)}")
+        try:
+            get_metric(name)
+        except KeyError as e:
+            raise ValueError(e.args[0]) from None
         return name
 
     @model_validator(mode="after")
@@ -53,12 +39,16 @@ class MetricCheck(BaseCheck):
         return self
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:
-        value = metric_value(ctx.metrics, self.metric)
+        metric = get_metric(self.metric)
+        value = metric.value(ctx.metrics)
         if value is None:
             return CheckResult.na(f"{self.metric} is not defined for this call")
         ok = (self.min is None or value >= self.min) and (self.max is None or value <= self.max)
         evidence = [Evidence(quote=f"{self.metric} = {value:g}", role="", start=0.0,
                              end=round(ctx.duration, 2), kind="metric")]
+        label = metric.span_label or metric.name
+        evidence += [Evidence(quote=f"{label} ({b - a:.1f} s)", role="", start=round(a, 2), end=round(b, 2),
+                              kind="event") for a, b in metric.spans(ctx.metrics)]
         return CheckResult(Outcome.PASS if ok else Outcome.FAIL, evidence,
                            f"{self.metric} = {value:g} ({self._bounds()})")
 
@@ -68,4 +58,4 @@ class MetricCheck(BaseCheck):
         return ", ".join(parts)
 
     def describe(self) -> str:
-        return f"{METRICS[self.metric]} {self._bounds()}"
+        return f"{get_metric(self.metric).label()} {self._bounds()}"
