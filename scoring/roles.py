@@ -13,7 +13,9 @@ from dataclasses import replace
 
 from qa_types import Role, RoleDecision, Transcript
 from scoring.calltext import CallText
-from scoring.checks import BaseCheck, NotCheck, PhrasesCheck
+from scoring.checks import BaseCheck
+from scoring.checks.combine import NotCheck
+from scoring.checks.phrases import PhrasesCheck
 from scoring.engine import RubricScorer
 
 VOICE_MATCH = 0.5  # cosine similarity above which a speaker counts as the enrolled agent

@@ -1,106 +1,106 @@
-"""Each check kind on its own: a passing and a failing case, and N/A where it applies."""
+"""Check kinds register themselves: the registry, discovery of the package's modules, and the
+pydantic union built from it. Each kind's behaviour is tested from its YAML case file
+(tests/check_cases/<kind>.yaml, run by tests/test_check_cases.py)."""
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import get_args
+
 import pytest
-from pydantic import TypeAdapter, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
+import scoring.checks
+from scoring.checks import BaseCheck, Check, check_kind, check_kinds
+
+REPO = Path(__file__).resolve().parent.parent
+KINDS = ["phrases", "absent", "event", "sequence", "metric", "all", "any", "not"]
+
+
+def test_check_kinds_register_themselves_in_list_order():
+    kinds = check_kinds()
+    assert list(kinds) == KINDS
+    assert all(issubclass(cls, BaseCheck) and cls.kind == key for key, cls in kinds.items())
+
+
+def test_every_kind_declared_in_the_package_is_discovered():
+    """Every `@check_kind("...")` in scoring/checks/*.py is registered without a central list."""
+    declared = set()
+    for path in Path(scoring.checks.__file__).parent.glob("*.py"):
+        declared |= set(re.findall(r'^@check_kind\("([^"]+)"', path.read_text(encoding="utf-8"), re.M))
+    assert declared == set(check_kinds())
+
+
+def test_the_check_union_is_built_from_the_registry():
+    union, *_ = get_args(Check)  # Annotated[Union[Annotated[cls, Tag("check[key]")], ...], Discriminator]
+    members = [get_args(member) for member in get_args(union)]
+    assert [(cls, tag.tag) for cls, tag in members] == [(cls, f"check[{key}]") for key, cls in check_kinds().items()]
+    adapter = TypeAdapter(Check)
+    assert type(adapter.validate_python({"metric": "dead_air_s", "max": 5})).kind == "metric"
+    assert type(adapter.validate_python({"not": {"event": "hold"}}).negated).kind == "event"
+    with pytest.raises(ValidationError, match="a check needs exactly one of: " + ", ".join(KINDS)):
+        adapter.validate_python({"colour": "red"})
+
+
+def test_check_kind_refuses_a_key_twice_and_a_key_that_is_no_field():
+    with pytest.raises(ValueError, match="check kind 'phrases' is registered twice"):
+        @check_kind("phrases")
+        class Again(BaseCheck):
+            phrases: str
+
+    with pytest.raises(ValueError, match="has no field 'silence'"):
+        @check_kind("silence")
+        class NoField(BaseCheck):
+            seconds: float = Field(1)
+
+    assert "silence" not in check_kinds()
+
+
+NEW_KIND = '''"""A kind added as one file: passes when the call is at most `seconds` long."""
 from qa_types import Outcome
-from scoring import RubricScorer, parse_rubric
-from scoring.checks import Check
+from scoring.checks.base import BaseCheck, CheckContext, CheckResult, check_kind
+
+
+@check_kind("short_call", order=60)
+class ShortCallCheck(BaseCheck):
+    short_call: float
+
+    def evaluate(self, ctx: CheckContext) -> CheckResult:
+        return CheckResult(Outcome.PASS if ctx.duration <= self.short_call else Outcome.FAIL)
+
+    def describe(self) -> str:
+        return f"the call lasts at most {self.short_call:g} s"
+'''
+
+PROBE = '''
+from scoring import RubricError, RubricScorer, parse_rubric
 from tests.builders import transcript
-
-RUBRIC = parse_rubric("""
-id: checks
-name: checks
-settings: {hold_request: $hold}
-phrase_sets:
-  hello: {en: ["thank you for calling"]}
-  hold: {en: ["may I put you on hold"]}
-  thanks: {en: ["thank you for holding"]}
-  sorry: {en: ["I am sorry"]}
-sections: [{id: s, criteria: [{id: c, check: {phrases: $hello}}]}]
+rubric = parse_rubric("""
+id: r
+name: r
+sections: [{id: s, criteria: [{id: c, check: {any: [{short_call: 60}]}}]}]
 """)
-CALL = transcript([
-    ("agent", 0.5, 3.0, "Thank you for calling, how can I help?"),
-    ("customer", 3.5, 6.0, "My card is blocked."),
-    ("agent", 6.5, 8.0, "May I put you on hold?"),
-    ("customer", 8.2, 8.6, "Sure."),
-    ("agent", 40.0, 42.0, "Thank you for holding, it works now."),
-    ("customer", 41.5, 43.0, "Great, thanks."),
-], duration=44.0)
+print(RubricScorer(rubric).score(transcript([("agent", 0, 5, "hello")])).results[0].outcome.value)
+try:
+    parse_rubric("id: r\\nname: r\\nsections: [{id: s, criteria: [{id: c, check: {colour: red}}]}]\\n")
+except RubricError as exc:
+    print(exc)
+'''
 
 
-def outcome(check: dict, call=CALL) -> Outcome:
-    parsed = TypeAdapter(Check).validate_python(check)
-    return parsed.evaluate(RubricScorer(RUBRIC).context(call)).outcome
-
-
-@pytest.mark.parametrize("check, expected", [
-    ({"phrases": "$hello"}, Outcome.PASS),
-    ({"phrases": "$hello", "speaker": "customer"}, Outcome.FAIL),
-    ({"phrases": "$hello", "within": {"first_turns": 1}}, Outcome.PASS),
-    ({"phrases": "$thanks", "within": {"first_turns": 2}}, Outcome.FAIL),
-    ({"phrases": "$thanks", "within": {"last_seconds": 5}}, Outcome.PASS),
-    ({"phrases": "$hold", "within": {"before_event": "hold", "seconds": 10}}, Outcome.PASS),
-    ({"phrases": "$thanks", "within": {"after_event": "hold", "seconds": 5}}, Outcome.PASS),
-    ({"phrases": {"fr": ["bonjour"]}}, Outcome.NA),
-    ({"absent": "$sorry"}, Outcome.PASS),
-    ({"absent": "$hello"}, Outcome.FAIL),
-    ({"event": "hold"}, Outcome.PASS),
-    ({"event": "hold", "min_count": 2}, Outcome.FAIL),
-    ({"sequence": [{"phrases": "$hold"}, {"event": "hold"}, {"phrases": "$thanks"}]}, Outcome.PASS),
-    ({"sequence": [{"phrases": "$thanks"}, {"phrases": "$hold"}]}, Outcome.FAIL),
-    ({"metric": "longest_hold_s", "max": 60}, Outcome.PASS),
-    ({"metric": "longest_hold_s", "max": 20}, Outcome.FAIL),
-    ({"metric": "overtalk_count", "min": 1, "max": 1}, Outcome.PASS),
-    ({"all": [{"phrases": "$hello"}, {"event": "hold"}]}, Outcome.PASS),
-    ({"all": [{"phrases": "$hello"}, {"phrases": "$sorry"}]}, Outcome.FAIL),
-    ({"any": [{"phrases": "$sorry"}, {"phrases": "$hello"}]}, Outcome.PASS),
-    ({"any": [{"phrases": "$sorry"}, {"phrases": {"fr": ["x"]}}]}, Outcome.FAIL),
-    ({"not": {"phrases": "$sorry"}}, Outcome.PASS),
-    ({"not": {"phrases": "$hello"}}, Outcome.FAIL),
-    ({"not": {"phrases": {"fr": ["x"]}}}, Outcome.NA),
-])
-def test_check_kinds(check, expected):
-    assert outcome(check) == expected
-
-
-def test_metric_na_without_customer_speech():
-    agent_only = transcript([("agent", 0.5, 3.0, "Thank you for calling.")])
-    assert outcome({"metric": "talk_to_listen", "max": 3}, agent_only) == Outcome.NA
-
-
-@pytest.mark.parametrize("check, message", [
-    ({"phrases": "$hello", "absent": "$sorry"}, "exactly one of"),
-    ({"metric": "loudness", "max": 3}, "unknown metric 'loudness'"),
-    ({"metric": "dead_air_s"}, "give min, max or both"),
-    ({"phrases": "$hello", "within": {"first_seconds": 5, "last_seconds": 5}}, "give exactly one of"),
-    ({"metric": "dead_air_s", "min": 30, "max": 10}, "min 30 is above max 10"),
-    ({"metric": "dead_air_s", "max": float("inf")}, "finite number"),
-    ({"metric": "dead_air_s", "min": float("nan")}, "finite number"),
-    ({"metric": "dead_air_s", "min": -1}, "greater than or equal to 0"),
-    ({"phrases": "$hello", "within": {"last_seconds": float("inf")}}, "finite number"),
-    ({"phrases": {"en": ["hi", 3]}}, "a phrase must be text, got a number"),
-    ({"phrases": {"en": ["hi", {"$set": "x"}]}}, "a phrase must be text, got a mapping"),
-    ({"absent": {"en": ["!!!"]}}, "no letters or digits"),
-    ({"phrases": {"en": ["$hello"]}}, "is a phrase set reference"),
-    ({"phrases": 7}, "give \\$name of a phrase set"),
-    ({"sequence": [{"phrases": {"en": ["ok", None]}}, {"event": "hold"}]}, "a phrase must be text, got nothing"),
-    ({"sequence": [{"colour": "red"}, {"event": "hold"}]}, "a sequence step needs exactly one of: phrases, event"),
-])
-def test_invalid_checks_are_rejected(check, message):
-    with pytest.raises(ValidationError, match=message):
-        TypeAdapter(Check).validate_python(check)
-
-
-def test_absent_is_exact_by_default():
-    call = transcript([("agent", 0.5, 3.0, "Siparişinizi iptal edebilirim.")], language="tr")
-    rubric = parse_rubric("""
-id: tr
-name: tr
-phrase_sets: {rude: {tr: ["aptal"]}}
-sections: [{id: s, criteria: [{id: c, check: {absent: $rude}}]}]
-""")
-    ctx = RubricScorer(rubric).context(call)
-    assert TypeAdapter(Check).validate_python({"absent": "$rude"}).evaluate(ctx).outcome == Outcome.PASS
-    assert TypeAdapter(Check).validate_python({"absent": "$rude", "fuzzy": True}).evaluate(ctx).outcome == Outcome.FAIL
+def test_a_new_kind_is_one_new_file(tmp_path):
+    """A copy of the package with one more file in scoring/checks/: rubrics can use the kind
+    (inside a combination too) and the error for an unknown key lists it."""
+    shutil.copytree(REPO / "scoring", tmp_path / "scoring", ignore=shutil.ignore_patterns("__pycache__"))
+    (tmp_path / "scoring" / "checks" / "short_call.py").write_text(NEW_KIND, encoding="utf-8")
+    env_path = f"{tmp_path}:{REPO}"
+    run = subprocess.run([sys.executable, "-c", PROBE], cwd=tmp_path, capture_output=True, text=True,
+                         env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"}, timeout=120)
+    assert run.returncode == 0, run.stderr
+    outcome, error = run.stdout.splitlines()
+    assert outcome == "pass"
+    assert error.endswith("a check needs exactly one of: phrases, absent, event, sequence, metric, short_call, "
+                          "all, any, not")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from pydantic import ConfigDict, Field
 
 from qa_types import Outcome
-from scoring.checks.base import BaseCheck, CheckContext, CheckResult
+from scoring.checks.base import BaseCheck, CheckContext, CheckResult, check_kind
 
 
 def _combine(results: list[CheckResult], decisive: Outcome) -> CheckResult:
@@ -19,6 +19,7 @@ def _combine(results: list[CheckResult], decisive: Outcome) -> CheckResult:
     return CheckResult(outcome, [e for r in chosen for e in r.evidence], "; ".join(r.note for r in chosen if r.note))
 
 
+@check_kind("all", order=90)
 class AllCheck(BaseCheck):
     """Passes when every applicable sub-check passes; N/A when none applies."""
 
@@ -34,6 +35,7 @@ class AllCheck(BaseCheck):
         return [(("all", i) + loc, spec, fuzzy) for i, c in enumerate(self.all) for loc, spec, fuzzy in c.phrase_specs()]
 
 
+@check_kind("any", order=91)
 class AnyCheck(BaseCheck):
     """Passes when at least one sub-check passes; N/A when none applies."""
 
@@ -49,6 +51,7 @@ class AnyCheck(BaseCheck):
         return [(("any", i) + loc, spec, fuzzy) for i, c in enumerate(self.any) for loc, spec, fuzzy in c.phrase_specs()]
 
 
+@check_kind("not", order=92)
 class NotCheck(BaseCheck):
     """Passes when the sub-check fails (and the other way round); N/A stays N/A."""
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 from pydantic import Field
 
 from qa_types import Evidence, Outcome
-from scoring.checks.base import BaseCheck, CheckContext, CheckResult
+from scoring.checks.base import BaseCheck, CheckContext, CheckResult, check_kind
 from scoring.checks.window import EventName
 
 
+@check_kind("event", order=30)
 class EventCheck(BaseCheck):
     """Passes when the call has at least `min_count` events of the kind (e.g. a hold)."""
 

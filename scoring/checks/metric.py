@@ -7,10 +7,11 @@ from __future__ import annotations
 from pydantic import Field, field_validator, model_validator
 
 from qa_types import Evidence, Outcome
-from scoring.checks.base import BaseCheck, CheckContext, CheckResult
+from scoring.checks.base import BaseCheck, CheckContext, CheckResult, check_kind
 from scoring.metrics import get_metric, metric_names
 
 
+@check_kind("metric", order=50)
 class MetricCheck(BaseCheck):
     """Passes when the metric is within [min, max]; N/A when the call has no such value.
 
@@ -47,7 +48,7 @@ class MetricCheck(BaseCheck):
         evidence = [Evidence(quote=f"{self.metric} = {value:g}", role="", start=0.0,
                              end=round(ctx.duration, 2), kind="metric")]
         label = metric.span_label or metric.name
-        evidence += [Evidence(quote=f"{label} ({b - a:.1f} s)", role="", start=round(a, 2), end=round(b, 2),
+        evidence += [Evidence(quote=f"{label} ({round(b - a, 1):g} s)", role="", start=round(a, 2), end=round(b, 2),
                               kind="event") for a, b in metric.spans(ctx.metrics)]
         return CheckResult(Outcome.PASS if ok else Outcome.FAIL, evidence,
                            f"{self.metric} = {value:g} ({self._bounds()})")

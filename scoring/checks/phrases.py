@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import AfterValidator, BeforeValidator, Discriminator, Field, Tag
 
 from qa_types import Evidence, Outcome
-from scoring.checks.base import BaseCheck, CheckContext, CheckResult
+from scoring.checks.base import BaseCheck, CheckContext, CheckResult, check_kind
 from scoring.checks.window import Window
 
 _SET_REFERENCE = re.compile(r"\s*\$[A-Za-z_][\w-]*\s*")
@@ -87,6 +87,7 @@ class _PhraseSearch(BaseCheck):
         return f" {self.within.describe()}" if self.within else ""
 
 
+@check_kind("phrases", order=10)
 class PhrasesCheck(_PhraseSearch):
     """Passes when `speaker` says any of the phrases (matched on lemmas) in the window."""
 
@@ -111,6 +112,7 @@ class PhrasesCheck(_PhraseSearch):
         return [(("phrases",), self.phrases, self.fuzzy)]
 
 
+@check_kind("absent", order=20)
 class AbsentCheck(_PhraseSearch):
     """Passes when `speaker` says none of the phrases in the window (e.g. abusive language).
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Union
 from pydantic import Discriminator, Field, Tag
 
 from qa_types import Evidence, Outcome
-from scoring.checks.base import BaseCheck, CheckContext, CheckResult
+from scoring.checks.base import BaseCheck, CheckContext, CheckResult, check_kind
 from scoring.checks.event import EventCheck
 from scoring.checks.phrases import PhrasesCheck, spec_name
 
@@ -29,6 +29,7 @@ Step = Annotated[
 ]
 
 
+@check_kind("sequence", order=40)
 class SequenceCheck(BaseCheck):
     """Passes when every step happens, each starting after the previous one ended.
 
