@@ -21,7 +21,8 @@ def _resolve(file: str):
 
 @rubric_app.command()
 def lint(files: list[str] = typer.Argument(..., help="Rubric YAML files (or shipped rubric names).")) -> None:
-    """Check rubrics for schema and semantic errors; print every fault with its line."""
+    """Check rubrics for schema and semantic errors; print every fault with its line, then warnings
+    (phrase sets missing a declared language or never used, sections of only bonus criteria)."""
     from scoring import RubricError, load_rubric
     from scoring.rubric_loader import lint_warnings
 
@@ -46,7 +47,8 @@ def lint(files: list[str] = typer.Argument(..., help="Rubric YAML files (or ship
 
 @rubric_app.command("test")
 def test_(files: list[str] = typer.Argument(..., help="Rubric YAML files; cases are read from NAME.tests.yaml beside each.")) -> None:
-    """Run the test cases kept beside each rubric and report pass/fail per case."""
+    """Run the test cases kept beside each rubric (outcome per criterion; auto-fail, score, band and
+    flags where a case gives them) and report pass/fail per case, with one line per difference."""
     from scoring import RubricError, load_rubric
     from scoring.rubric_tests import RubricTestError, load_cases, run_cases, tests_path_for
 

@@ -64,6 +64,8 @@ class RubricScorer:
         return card
 
     def _criterion(self, section_id: str, criterion: Criterion, ctx: CheckContext) -> CriterionResult:
+        """One criterion's outcome: N/A when `applies_when` does not pass, else its check's.
+        Points possible are 0 for N/A and bonus criteria; evidence is cut to MAX_EVIDENCE items."""
         outcome, evidence, note = Outcome.NA, [], ""
         condition = criterion.applies_when.evaluate(ctx) if criterion.applies_when else None
         if condition is not None and condition.outcome != Outcome.PASS:
@@ -84,6 +86,7 @@ class RubricScorer:
         )
 
     def _total(self, results: list[CriterionResult]) -> Scorecard:
+        """Section points, the weighted score (see scoring/rubric.py), verdict, band and flags."""
         sections = []
         for section in self.rubric.sections:
             own = [r for r in results if r.section_id == section.id]

@@ -2,8 +2,18 @@
 
 A rubric has sections (with weights) of criteria (with points). Each criterion has one
 `check`, may say when it `applies_when` (otherwise it is N/A), and may be `critical`
-(`auto_fail` zeroes the call, `flag` only marks it). Phrases are given per language, or
-by name as `$set_name` referring to the rubric's `phrase_sets`.
+(`auto_fail` zeroes the call, `flag` marks it for review and otherwise scores like any
+criterion) or a `bonus`. Phrases are given per language, or by name as `$set_name`
+referring to the rubric's `phrase_sets`.
+
+How a call is scored (scoring/engine.py): a section scores the points its criteria
+awarded / the points of its applicable non-bonus criteria, at most 1; the call scores the
+weighted mean of those section scores x 100. N/A criteria leave the sums, and a section
+where no non-bonus criterion applies (or with weight 0) leaves the mean; when no section
+is left the call scores 100. A passed bonus criterion adds its points to its section
+(making up for missed points there, never above full marks) and a missed one costs
+nothing, so a section of only bonus criteria never changes a score (`qa rubric lint`
+warns). A failed `auto_fail` criterion makes the score 0.
 """
 from __future__ import annotations
 
@@ -49,7 +59,8 @@ class Criterion(Strict):
     points: float = Field(10, ge=0)
     critical: Literal["auto_fail", "flag"] | None = Field(
         None, description="auto_fail: a miss scores the whole call 0; flag: a miss marks the call for review.")
-    bonus: bool = Field(False, description="Points count when passed but never count against the call.")
+    bonus: bool = Field(False, description="When passed, its points make up for missed points of its own section "
+                                           "(never above full marks); when missed, it costs nothing.")
     applies_when: Check | None = Field(None, description="A check that must pass for this criterion to apply (else N/A).")
     check: Check
     coaching: str = ""

@@ -181,10 +181,17 @@ def parse_rubric(text: str, source: str = "<rubric>") -> Rubric:
 
 def lint_warnings(rubric: Rubric, text: str, source: str) -> list[str]:
     """Problems that do not stop scoring: declared languages a phrase set has no phrases for,
-    phrase sets never used."""
+    phrase sets never used, and sections whose criteria are all bonus ones (a bonus only makes
+    up for missed points of its own section, so such a section can never change a score)."""
     tree = _read_yaml(text, source)
-    used = {spec[1:] for _, spec, _ in rubric.phrase_references() if isinstance(spec, str)}
     warnings = []
+    for si, section in enumerate(rubric.sections):
+        if all(c.bonus for c in section.criteria):
+            line = _locate(tree, ("sections", si, "id"))[1]
+            warnings.append(f"{source}:{line}: sections[{si}]: every criterion of section '{section.id}' is a "
+                            f"bonus one, so it never changes a score (a bonus only makes up for missed points "
+                            f"of its own section); move them into a scored section")
+    used = {spec[1:] for _, spec, _ in rubric.phrase_references() if isinstance(spec, str)}
     for name, table in rubric.phrase_sets.items():
         line = _locate(tree, ("phrase_sets", name))[1]
         missing = [lang for lang in rubric.languages if not table.get(lang)]

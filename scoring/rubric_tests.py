@@ -1,13 +1,21 @@
 """Rubric test cases kept beside a rubric (`NAME.tests.yaml`), in the spirit of sqlfluff's
-and semgrep's rule tests: short transcripts with the expected outcome per criterion.
+and semgrep's rule tests: short transcripts with the expected outcome per criterion and,
+optionally, the expected call score, band and flags.
 
     cases:
       - name: greets in Russian
         language: ru
+        duration: 30                 # optional (default: last turn's end + 1 s)
         turns:                       # [role, start s, end s, text]
           - [agent, 0.5, 4, "Здравствуйте, спасибо за звонок!"]
         expect: {greeting: pass, empathy: na}
         expect_auto_fail: false      # optional
+        expect_score: 87.5           # optional: the call score (to 0.01)
+        expect_band: good            # optional: the band label (null: no band reached)
+        expect_flags: [verification] # optional: the flagged criteria, in any order
+
+A case needs `expect` or at least one of the expect_* keys. `run_cases` reports every
+difference as one line; `qa rubric test` prints them.
 """
 from __future__ import annotations
 
@@ -15,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from qa_types import Role, Transcript, Turn
 from scoring.engine import RubricScorer
 from scoring.rubric import Rubric
@@ -34,8 +42,19 @@ class TestCase(BaseModel):
     language: str
     duration: float | None = Field(None, gt=0)
     turns: list[tuple[Literal["agent", "customer"], float, float, str]] = Field(min_length=1)
-    expect: dict[str, Literal["pass", "fail", "na"]] = Field(min_length=1)
+    expect: dict[str, Literal["pass", "fail", "na"]] = Field(default_factory=dict)
     expect_auto_fail: bool | None = None
+    expect_score: float | None = Field(None, ge=0, le=100)
+    expect_band: str | None = None  # compared only when the case gives it (null: no band)
+    expect_flags: list[str] | None = None
+
+    @model_validator(mode="after")
+    def _expects_something(self) -> "TestCase":
+        if not self.expect and not ({"expect_auto_fail", "expect_score", "expect_band", "expect_flags"}
+                                    & self.model_fields_set):
+            raise ValueError("a case needs expect (outcome per criterion) or expect_score, expect_band, "
+                             "expect_flags or expect_auto_fail")
+        return self
 
 
 class TestFile(BaseModel):
@@ -81,6 +100,7 @@ def load_cases(path: Path) -> list[TestCase]:
 
 
 def case_transcript(case: TestCase) -> Transcript:
+    """The case's turns as a two-channel Transcript (roles known, no word times)."""
     turns = [Turn(speaker=role, role=Role(role), start=start, end=end, text=text)
              for role, start, end, text in case.turns]
     turns.sort(key=lambda t: t.start)
@@ -89,7 +109,8 @@ def case_transcript(case: TestCase) -> Transcript:
 
 
 def run_cases(rubric: Rubric, cases: list[TestCase]) -> list[CaseResult]:
-    """Score every case and compare with its expectations."""
+    """Score every case and compare with its expectations: outcome per criterion, auto-fail,
+    and (where given) score, band and flags; each difference is one line of `mismatches`."""
     scorer = RubricScorer(rubric)
     known = {c.id for _, c in rubric.criteria()}
     results = []
@@ -105,8 +126,23 @@ def run_cases(rubric: Rubric, cases: list[TestCase]) -> list[CaseResult]:
                 outcome.mismatches.append(f"{criterion_id}: expected {expected}, got {got.outcome.value} ({got.note})")
         if case.expect_auto_fail is not None and card.auto_failed != case.expect_auto_fail:
             outcome.mismatches.append(f"auto_fail: expected {case.expect_auto_fail}, got {card.auto_failed}")
+        if case.expect_score is not None and abs(card.score - case.expect_score) > 0.005:
+            outcome.mismatches.append(f"score: expected {case.expect_score:g}, got {card.score:g} ({_sections(card)})")
+        if "expect_band" in case.model_fields_set and card.band != case.expect_band:
+            outcome.mismatches.append(f"band: expected {case.expect_band}, got {card.band} (score {card.score:g})")
+        if case.expect_flags is not None:
+            for criterion_id in sorted(set(case.expect_flags) - known):
+                outcome.mismatches.append(f"expect_flags: unknown criterion '{criterion_id}'")
+            if sorted(card.flags) != sorted(set(case.expect_flags) & known):
+                outcome.mismatches.append(f"flags: expected {sorted(case.expect_flags)}, got {sorted(card.flags)}")
         results.append(outcome)
     return results
+
+
+def _sections(card) -> str:
+    """Each section's points and weight, e.g. "opening 10/20 w30, empathy N/A w20"."""
+    return ", ".join(f"{s.section_id} " + (f"{s.points_awarded:g}/{s.points_possible:g}" if s.points_possible else "N/A")
+                     + f" w{s.weight:g}" for s in card.sections)
 
 
 def coverage(rubric: Rubric, cases: list[TestCase]) -> dict[str, dict[str, set[str]]]:
