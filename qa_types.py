@@ -178,8 +178,12 @@ class CallMetrics:
     @classmethod
     def from_plain(cls, data: dict[str, Any]) -> "CallMetrics":
         """Back from the JSON dict `to_plain` made (spans as tuples); keys it does not know are
-        ignored and missing ones take their defaults, so records stored by older versions load."""
+        ignored, and missing ones, or null lists and tables, take their defaults, so records
+        stored by older versions load."""
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        for key in ("talk_s", "words_per_minute", "measured"):
+            if key in known and known[key] is None:
+                del known[key]
         for key in ("dead_air", "overtalk", "holds", "interruptions"):
             if key in known:
                 known[key] = [tuple(span) for span in known[key] or []]

@@ -3,13 +3,16 @@
 Two layers:
 
 * `compute_metrics` measures a call into `qa_types.CallMetrics` (the record stored with a
-  scorecard): talk spans, dead air, overtalk, holds, monologue, interruptions.
+  scorecard): talk time, dead air, overtalk, holds, monologue, interruptions, speech rate.
 * A `Metric` is one named number read from that record, with its unit, description and
   evidence spans (the times that justify it). `registered_metrics()` lists them in a stable
-  order; `get_metric(name)` finds one. The `metric:` check kind, the call page and the
-  exports all read metrics through this registry, so a metric is defined in one place.
+  order; `get_metric(name)` finds one. The `metric:` check kind validates names and reads
+  values and evidence through this registry; a stored record reads the same way after
+  `CallMetrics.from_plain(json)`.
 
-Adding a metric is one decorated function below (see `metric` and `measured_metric`).
+Adding a metric is one decorated function at the end of this file: `@metric` for a number
+read from a `CallMetrics` field, `@measured_metric` for a new measurement of the call
+(computed by `compute_metrics`, kept in `CallMetrics.measured`).
 
 All times are seconds. Intervals are turn spans (a turn bridges pauses of up to 2 s).
 """

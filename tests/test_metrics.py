@@ -1,4 +1,5 @@
-"""Call metrics on a constructed call with known timings, exact to 0.1 s."""
+"""Call metrics on a constructed call with known timings, exact to 0.1 s, and the metric
+registry (scoring.metrics): names, units, values, evidence spans, stored records, new metrics."""
 from __future__ import annotations
 
 import pytest
@@ -132,6 +133,8 @@ def test_a_record_stored_before_spans_existed_still_reads():
     assert get_metric("longest_agent_monologue_s").value(m) == 12.0
     assert get_metric("longest_agent_monologue_s").spans(m) == []
     assert get_metric("talk_to_listen").value(m) is None
+    odd = CallMetrics.from_plain({"duration_s": 5.0, "talk_s": None, "holds": None, "unknown_key": 1})
+    assert get_metric("talk_s.agent").value(odd) is None and get_metric("hold_count").value(odd) == 0
 
 
 def test_a_measured_metric_is_one_decorated_function():
