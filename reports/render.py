@@ -1,9 +1,11 @@
-"""Render the HTML reports (Jinja2, autoescaped) from the database."""
+"""Write the HTML report folder (Jinja2, autoescaped) from the database: the pages of every page
+kind registered in reports/pages, written beside --out and swapped in whole, with a manifest that
+names the filters and pages so `rerender` can write it again."""
 from __future__ import annotations
 
 import json
-import math
 import os
+import posixpath
 import re
 import secrets
 import shutil
@@ -12,129 +14,47 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
-from reports import charts, stats
 from reports.data import ReportData, ReportError, ReportFilters, load, page_slug
+from reports.formatting import clock, finite, measure, number, percent
+from reports.pages import Site, linker, page_folders, registered_pages
 
-UNKNOWN_AGENT = "(unknown)"
 MANIFEST = ".callqa-report.json"
 # Files an operating system drops into folders it shows; they do not make a folder someone else's.
 OS_LITTER = {".DS_Store", "Thumbs.db", "desktop.ini"}
 
 
-def _finite(value) -> bool:
-    """A number a page can show and link to (imports may hold Infinity or NaN)."""
-    try:
-        return value is not None and math.isfinite(float(value))
-    except (TypeError, ValueError):
-        return False
-
-
-def _clock(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    if not _finite(seconds):
-        return "–"
-    seconds = max(0.0, float(seconds))
-    return f"{int(seconds // 60)}:{seconds % 60:04.1f}"
-
-
-def _number(value: float | None, spec: str = "%.0f") -> str:
-    """`spec` % value, or a dash for a missing or non-finite value."""
-    return spec % float(value) if _finite(value) else "–"
-
-
-def _percent(value: float | None) -> str:
-    return "–" if value is None else f"{100 * value:.0f}%"
-
-
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("reports", "templates"), autoescape=True,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters["clock"] = _clock
-    env.filters["percent"] = _percent
+    env.filters["clock"] = clock
+    env.filters["percent"] = percent
     env.filters["slug"] = page_slug
-    env.filters["number"] = _number
-    env.tests["finite"] = _finite
+    env.filters["number"] = number
+    env.filters["measure"] = measure
+    env.tests["finite"] = finite
     return env
 
 
-def _audio_href(file: str, page_dir: Path) -> str:
-    """Relative link from a page to the recording, so the folder works from a file share."""
-    try:
-        target = Path(file).resolve()
-    except (OSError, ValueError):  # a file name the file system cannot hold
-        return ""
-    try:
-        return Path(os.path.relpath(target, page_dir.resolve())).as_posix()
-    except ValueError:
-        return target.as_uri()
-
-
-def _agent_of(call: dict) -> str:
-    return call["agent"] or UNKNOWN_AGENT
-
-
-def _call_view(data: ReportData, call: dict) -> dict:
-    """What a call page shows: results, section scores, transcript with evidence highlighted."""
-    results = data.results.get(call["call_id"], [])
-    quotes = [dict(e, criterion_name=r["name"]) for r in results for e in r["evidence"] if e["kind"] == "quote"]
-    turns = []
-    for turn in data.turns.get(call["call_id"], []):
-        own = [q for q in quotes if q["start_s"] < turn["end_s"] + 0.01 and q["end_s"] > turn["start_s"] - 0.01]
-        turns.append(dict(turn, pieces=stats.highlighted(turn["text"], own)))
-    return {"results": results, "sections": data.sections.get(call["call_id"], []), "turns": turns}
-
-
 def _write_pages(data: ReportData, filters: ReportFilters, folder: Path) -> list[str]:
-    """Write index.html, agents/<agent>.html and calls/<call>.html into `folder`; return their
+    """Write the pages of every registered page kind (reports/pages) into `folder`; return their
     names relative to it."""
-    (folder / "agents").mkdir()
-    (folder / "calls").mkdir()
     env = environment()
-    pass_mark = data.calls[0]["pass_mark"] if data.calls else 0.0
-    team_rates = stats.pass_rates(data)
+    site = Site(data, filters, folder)
     written: list[str] = []
     seen: set[str] = set()
-
-    def write(name: str, html: str) -> None:
-        if name in seen:  # two ids with one page name: never overwrite a page silently
-            raise ReportError(f"{name}: two agents or calls share this page name")
-        (folder / name).write_text(html, encoding="utf-8")
-        written.append(name)
-        seen.add(name)
-
-    agent_rows = []
-    agent_template = env.get_template("agent.html")
-    for agent in sorted({_agent_of(c) for c in data.calls}):
-        calls = [c for c in data.calls if _agent_of(c) == agent]
-        ids = {c["call_id"] for c in calls}
-        own_rates = stats.pass_rates(data, ids)
-        summary = stats.summary(calls)
-        agent_rows.append({"agent": agent, **summary, "weakest": stats.weakest(data, ids)})
-        write(f"agents/{page_slug(agent)}.html", agent_template.render(
-            agent=agent, calls=sorted(calls, key=lambda c: (c["call_date"] is None, c["call_date"], c["call_id"]), reverse=True),
-            summary=summary, own_rates=own_rates, team_rates=team_rates, criteria=data.criteria,
-            priorities=stats.coaching_priorities(data, ids, team_rates), rubric=data.rubric,
-            trend_chart=charts.score_trend([(c["call_date"], c["score"], bool(c["passed"])) for c in calls
-                                            if c["call_date"] and _finite(c["score"])], pass_mark, f"{agent}: score per call"),
-            criteria_chart=charts.criterion_bars(
-                [(d["name"], own_rates.get(cid), team_rates.get(cid)) for cid, d in data.criteria.items()
-                 if cid in own_rates or cid in team_rates], (agent, "team")),
-        ))
-    call_template = env.get_template("call.html")
-    for call in data.calls:
-        write(f"calls/{page_slug(call['call_id'])}.html", call_template.render(
-            call=call, audio_href=_audio_href(call["file"], folder / "calls"), **_call_view(data, call)))
-    write("index.html", env.get_template("index.html").render(
-        summary=stats.summary(data.calls), agents=agent_rows, calls=data.calls,
-        auto_failed=[c for c in data.calls if c["auto_failed"]],
-        team_rates=team_rates, criteria=data.criteria, failures=data.failures,
-        rubric=data.rubric, other_versions=data.other_versions, filters=filters,
-        weekly_chart=charts.weekly_team(stats.weekly([c for c in data.calls if _finite(c["score"])])),
-        criteria_chart=charts.criterion_bars(
-            [(d["name"], team_rates.get(cid), None) for cid, d in data.criteria.items() if cid in team_rates],
-            ("team", "")),
-    ))
+    pages = registered_pages()
+    for name in sorted({p.folder for p in pages if p.folder}):
+        (folder / name).mkdir(parents=True, exist_ok=True)
+    for page in pages:
+        template = env.get_template(page.template)
+        for key in page.pages(site):
+            name = page.file(key)
+            if name.lower() in seen:  # two ids with one page name: never overwrite a page silently
+                raise ReportError(f"{name}: two agents or calls share this page name")
+            html = template.render(page.context(site, key), link=linker(page, key))
+            (folder / name).write_text(html, encoding="utf-8")
+            written.append(name)
+            seen.add(name.lower())
     return written
 
 
@@ -178,6 +98,17 @@ def _is_legacy_report(names: list[str]) -> bool:
         n in ("index.html", "agents/", "calls/") or re.fullmatch(r"(agents|calls)/[^/]+\.html", n) for n in names)
 
 
+def _folders(names: list[str]) -> set[str]:
+    """Every folder the files `names` are in, with the folders above them ("a/", "a/b/")."""
+    found = set()
+    for name in names:
+        parent = posixpath.dirname(name)
+        while parent:
+            found.add(parent + "/")
+            parent = posixpath.dirname(parent)
+    return found
+
+
 def _foreign(folder: Path) -> list[str]:
     """Names under an existing folder that no report of ours wrote (empty: the folder may be replaced)."""
     names = []
@@ -188,7 +119,7 @@ def _foreign(folder: Path) -> list[str]:
     manifest = read_manifest(folder)
     if manifest is None:
         return [] if not names or _is_legacy_report(names) else sorted(names)
-    known = {MANIFEST, "agents/", "calls/", *manifest["pages"]}
+    known = {MANIFEST, *_folders([f + "/x" for f in page_folders()] + manifest["pages"]), *manifest["pages"]}
     return sorted(n for n in names if n not in known)
 
 
@@ -253,8 +184,9 @@ def _swap(staging: Path, out: Path) -> None:
 
 def render_reports(db: str | Path, out: str | Path, filters: ReportFilters | None = None,
                    missing_rubric_ok: bool = False) -> list[Path]:
-    """Write the report site (index.html, agents/<agent>.html, calls/<call>.html and the manifest
-    .callqa-report.json) as `out`; return the paths of the pages.
+    """Write the report site as `out`: the pages of every registered page kind (reports/pages:
+    index.html, agents/<agent>.html, calls/<call>.html, ...) and the manifest .callqa-report.json
+    (filters and pages); return the paths of the pages.
 
     The site is written into a new folder beside `out` and then swapped in, so an interrupted
     report leaves the previous one intact and pages of calls no longer reported disappear.

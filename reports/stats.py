@@ -24,7 +24,8 @@ def pass_rates(data: ReportData, call_ids: set[str] | None = None) -> dict[str, 
 
 
 def summary(calls: list[dict]) -> dict:
-    """Calls, average score, pass rate and auto-fails of a list of scored calls."""
+    """Calls, average score, pass rate, auto-fails and trend (see `trend`) of a list of scored
+    calls; None for the average and pass rate of no calls."""
     if not calls:
         return {"calls": 0, "average": None, "pass_rate": None, "auto_failed": 0, "trend": ""}
     return {
@@ -37,7 +38,8 @@ def summary(calls: list[dict]) -> dict:
 
 
 def trend(calls: list[dict]) -> str:
-    """↑, ↓ or → comparing the average score of the later half of the calls with the earlier half."""
+    """↑, ↓ or → comparing the average score of the later half of the calls (by date) with the
+    earlier half, a change of TREND_STEP points or more; "" for fewer than two calls."""
     ordered = sorted(calls, key=lambda c: (c["call_date"] or date.min, c["call_id"]))
     if len(ordered) < 2:
         return ""
@@ -58,8 +60,9 @@ def weekly(calls: list[dict]) -> list[tuple[date, float, float, int]]:
 
 def coaching_priorities(data: ReportData, agent_calls: set[str], team_rates: dict[str, float],
                         limit: int = 3) -> list[dict]:
-    """Criteria to coach first: largest gap to the team, weighted by points; with the agent's
-    own misses and, as a model, a teammate's passing quote."""
+    """Up to `limit` criteria the agent does not always pass, to coach first: ranked by the gap to
+    the team's pass rate plus the agent's own miss rate, times the criterion's points; each with
+    the agent's failed results ("misses") and, as a model, a teammate's passing quote."""
     own = pass_rates(data, agent_calls)
     ranked = []
     for cid, rate in own.items():
@@ -106,7 +109,8 @@ def _teammate_quote(data: ReportData, criterion_id: str, agent_calls: set[str]) 
 
 
 def weakest(data: ReportData, agent_calls: set[str]) -> str:
-    """Name of the criterion the agent passes least often (ties: more points first)."""
+    """Name of the criterion the agent passes least often (ties: more points first); "–" when the
+    agent has no applicable results or passes every criterion on every call."""
     rates = pass_rates(data, agent_calls)
     if not rates:
         return "–"
@@ -115,7 +119,8 @@ def weakest(data: ReportData, agent_calls: set[str]) -> str:
 
 
 def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, str | None]]:
-    """Split a turn's text into (piece, criterion names or None) around quoted evidence."""
+    """Split a turn's text into (piece, criterion name or None) around the quotes of `evidence`
+    found in it; a quote overlapping an earlier one is not marked."""
     marks = []
     for e in evidence:
         at = text.find(e["quote"]) if e["quote"] else -1

@@ -1,8 +1,9 @@
 """The reports in a real browser (Debian's chromium driven by Playwright): every page kind
-renders without console errors, an evidence link seeks the recording, hostile transcript
-text stays text."""
+renders without console errors, an evidence link and a metric's span seek the recording,
+hostile transcript text stays text."""
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -39,18 +40,32 @@ def page(browser):
     page.close()
 
 
+def _page_of_each_kind(site: Path) -> list[tuple[str, Path]]:
+    """One page of every registered page kind: the ones named below, else the first it wrote."""
+    from reports.pages import registered_pages
+    from reports.render import read_manifest
+
+    preferred = {"overview": "index.html", "agent": "agents/alice.html", "call": "calls/en_05_alice_hold_ok.html"}
+    written = read_manifest(site)["pages"]
+    chosen = []
+    for page in registered_pages():
+        pattern = re.escape(page.files).replace(re.escape("{slug}"), "[^/]+")
+        name = preferred.get(page.name) or next(n for n in written if re.fullmatch(pattern, n))
+        chosen.append((page.name, site / name))
+    return sorted(chosen, key=lambda kind: kind[0] == "call")  # the call page last: the seek test uses it
+
+
 def test_every_page_kind_renders_and_evidence_seeks_the_audio(scored, page):
     site = scored[0] / "site"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for kind, path in [("team", site / "index.html"), ("agent", site / "agents" / "alice.html"),
-                       ("call", site / "calls" / "en_05_alice_hold_ok.html")]:
+    for kind, path in _page_of_each_kind(site):
         page.goto(path.as_uri())
         page.wait_for_load_state("load")
-        shot = SCREENSHOTS / f"{kind}.png"
+        shot = SCREENSHOTS / f"{'team' if kind == 'overview' else kind}.png"
         page.screenshot(path=str(shot), full_page=True)
         print(f"screenshot: {shot}")
         assert page.locator("h1").inner_text()
-        assert page.locator("svg").count() >= (1 if kind != "call" else 0)
+        assert page.locator("svg").count() >= (1 if kind in ("overview", "agent") else 0)
     # On the call page: click the evidence of "thanks for holding" and the recording jumps there.
     page.wait_for_function("document.getElementById('recording').readyState >= 1", timeout=15000)
     rows = page.locator("tr", has_text="Thanks the customer for holding")
@@ -62,6 +77,18 @@ def test_every_page_kind_renders_and_evidence_seeks_the_audio(scored, page):
                            timeout=10000)
     current = page.evaluate("document.getElementById('recording').currentTime")
     assert current == pytest.approx(target, abs=0.25)
+    assert page.problems == []
+
+
+def test_metric_spans_on_the_call_page_seek_the_audio(scored, page):
+    page.goto((scored[0] / "site" / "calls" / "en_05_alice_hold_ok.html").as_uri())
+    page.wait_for_function("document.getElementById('recording').readyState >= 1", timeout=15000)
+    assert page.locator("#metric-hold_count td").nth(2).inner_text() == "count"
+    link = page.locator("#metric-hold_count a.seek").first
+    target = float(link.get_attribute("data-start"))
+    link.click()
+    page.wait_for_function(f"Math.abs(document.getElementById('recording').currentTime - {target}) < 0.25",
+                           timeout=10000)
     assert page.problems == []
 
 

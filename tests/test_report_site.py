@@ -86,7 +86,7 @@ def test_pages_of_forgotten_calls_disappear_and_the_manifest_lists_the_pages(tmp
 
 
 def test_an_interrupted_report_leaves_the_previous_one_untouched(tmp_path, inbound_rubric, monkeypatch):
-    import reports.render as render
+    import reports.pages.call as call_page
 
     db, out = tmp_path / "qa.duckdb", tmp_path / "site"
     _add(db, inbound_rubric, [("c1", "alice")])
@@ -97,7 +97,7 @@ def test_an_interrupted_report_leaves_the_previous_one_untouched(tmp_path, inbou
     def killed(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(render, "_call_view", killed)  # dies after the agent pages are written
+    monkeypatch.setattr(call_page, "call_view", killed)  # dies after the agent pages are written
     with pytest.raises(KeyboardInterrupt):
         render_reports(db, out)
     assert {name: (out / name).read_bytes() for name in _files(out)} == before
