@@ -1,15 +1,49 @@
-"""One call's speakers and words in interchange formats: RTTM, SRT subtitles, JSON."""
+"""One call's speakers and words in interchange formats: RTTM, SRT subtitles, JSON.
+
+Each format is one function `(info: CallInfo, transcript: Transcript) -> str` in the
+`call_formats` registry: decorated with `@call_format("name")` here, or, from another package,
+an entry point in the group `callqa_call_formats`. `qa export CALL --format name` writes it.
+"""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
+import catalogue
 import srt
 
 from qa.store import CallInfo
 from qa_types import SpeakerSpan, Transcript, to_plain
 
-CALL_FORMATS = ("rttm", "srt", "json")
+CallFormat = Callable[[CallInfo, Transcript], str]
+
+call_formats = catalogue.create("callqa", "call_formats", entry_points=True)
+
+
+def call_format(name: str) -> Callable[[CallFormat], CallFormat]:
+    """Register a one-call format under `name` (the --format value)."""
+    return call_formats.register(name)
+
+
+class _FormatNames:
+    """The registered one-call format names, read when asked (`in`, iteration), so a format
+    registered after import counts too."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in call_formats.get_all()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(call_formats.get_all())
+
+    def __len__(self) -> int:
+        return len(call_formats.get_all())
+
+    def __repr__(self) -> str:
+        return repr(tuple(self))
+
+
+CALL_FORMATS = _FormatNames()
 
 
 def _rttm_token(text: str) -> str:
@@ -35,6 +69,11 @@ def to_rttm(call_id: str, transcript: Transcript) -> str:
     return "\n".join(lines) + ("\n" if lines else "")
 
 
+@call_format("rttm")
+def _rttm(info: CallInfo, transcript: Transcript) -> str:
+    return to_rttm(info.call_id, transcript)
+
+
 def to_srt(transcript: Transcript) -> str:
     """Subtitles, one per turn, each prefixed with its role and speaker."""
     subtitles = [
@@ -45,6 +84,12 @@ def to_srt(transcript: Transcript) -> str:
     return srt.compose(subtitles, reindex=False)
 
 
+@call_format("srt")
+def _srt(info: CallInfo, transcript: Transcript) -> str:
+    return to_srt(transcript)
+
+
+@call_format("json")
 def to_json(info: CallInfo, transcript: Transcript) -> str:
     """The call, its role decision, speaker spans and turns with word timings."""
     document = {
@@ -69,8 +114,8 @@ def to_json(info: CallInfo, transcript: Transcript) -> str:
 
 
 def export_call(info: CallInfo, transcript: Transcript, fmt: str) -> str:
-    if fmt == "rttm":
-        return to_rttm(info.call_id, transcript)
-    if fmt == "srt":
-        return to_srt(transcript)
-    return to_json(info, transcript)
+    """The call in a registered format; ValueError naming the formats for an unknown one."""
+    formats = call_formats.get_all()
+    if fmt not in formats:
+        raise ValueError(f"unknown format '{fmt}' for one call ({', '.join(formats)})")
+    return formats[fmt](info, transcript)

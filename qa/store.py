@@ -1,9 +1,14 @@
 """DuckDB store: calls, turns, rubrics, scorecards, criterion results and evidence.
 
+The store is the only code that names tables and columns: this module (schema, migrations,
+writes, transcripts for rescoring, failures and runs) and qa/store_read.py (`ReadModel`, which
+`Store` inherits: what the reports and the table exports read). Everything else calls methods.
+
 Every call is written in one transaction; writing a call again replaces its turns, and
 scoring it again with the same rubric version replaces that scorecard, so nothing is
 duplicated. All SQL takes its values as parameters, and every INSERT names its columns (so
-the column order of a database made by an older release does not matter).
+the column order of a database made by an older release does not matter). A scorecard's call
+metrics are a JSON column, so SQL can read them (`metrics->>'dead_air_s'`).
 
 The schema has a version (table `schema_version`). A database made by an older release is
 brought forward on open, one released version at a time, each step in one transaction; a
@@ -21,6 +26,7 @@ from pathlib import Path
 
 import duckdb
 
+from qa.store_read import ReadModel, _first_line, _identifier
 from qa_types import Role, RoleDecision, Scorecard, SpeakerSpan, Transcript, Turn, Word, to_plain
 from scoring.rubric import Rubric
 
@@ -101,7 +107,7 @@ CREATE TABLE IF NOT EXISTS scorecards (
     auto_failed BOOLEAN,
     pass_mark DOUBLE,
     flags VARCHAR,
-    metrics VARCHAR,
+    metrics JSON,
     scored_at TIMESTAMP,
     run_id VARCHAR,
     PRIMARY KEY (call_id, rubric_hash)
@@ -169,14 +175,16 @@ CREATE TABLE IF NOT EXISTS schema_version (
 # The schema SCHEMA creates. Each released change of the schema is one version:
 #   1 bf9a940 first release          2 0a826c8 scorecards.metrics    3 e338b02 calls.redactions
 #   4 a5cbb2e calls.holds            5 c2f51e0 roles, speaker_spans, voiceprints (unversioned so far)
-#   6 schema_version, runs.status, failures.agent
-SCHEMA_VERSION = 6
+#   6 eb3ab75 schema_version, runs.status, failures.agent
+#   7 scorecards.metrics is JSON (was VARCHAR holding JSON text)
+SCHEMA_VERSION = 7
 
 _SCHEMA_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
 
 # version -> statements that bring a database of the version before to it (run in one transaction).
-# Every step is idempotent (IF NOT EXISTS), so a database that an unversioned release half-upgraded
-# (e.g. made before `holds`, then opened by the release that added the role columns) is completed.
+# Every step is idempotent (IF NOT EXISTS, or a change that does nothing the second time), so a
+# database that an unversioned release half-upgraded (e.g. made before `holds`, then opened by the
+# release that added the role columns) is completed.
 MIGRATIONS: dict[int, list[str]] = {
     2: ["ALTER TABLE scorecards ADD COLUMN IF NOT EXISTS metrics VARCHAR"],
     3: ["ALTER TABLE calls ADD COLUMN IF NOT EXISTS redactions VARCHAR"],
@@ -198,6 +206,8 @@ MIGRATIONS: dict[int, list[str]] = {
         "UPDATE runs SET status = CASE WHEN finished_at IS NULL THEN 'interrupted' ELSE 'finished' END "
         "WHERE status IS NULL",
     ],
+    # the text already is JSON (json.dumps of the metrics, or 'null'); DuckDB's JSON reads NaN too
+    7: ["ALTER TABLE scorecards ALTER COLUMN metrics SET DATA TYPE JSON"],
 }
 
 # How a database made before versions were recorded shows its version: (version, table, column).
@@ -253,8 +263,9 @@ def _is_fault(exc: BaseException) -> bool:
     return isinstance(exc, duckdb.Error) and ("could not write" in text or "invalidated" in text)
 
 
-class Store:
-    """One DuckDB file. Use as a context manager or call close()."""
+class Store(ReadModel):
+    """One DuckDB file. Use as a context manager or call close(). The read methods of the
+    reports and exports come from `qa.store_read.ReadModel`."""
 
     def __init__(self, path: str | Path, read_only: bool = False):
         self.path = Path(path)
@@ -624,7 +635,7 @@ class Store:
         for call_id, card in cards:
             key = [call_id, card.rubric_hash]
             scorecards.append(key + [card.rubric_id, card.score, card.passed, card.auto_failed, card.pass_mark,
-                                     json.dumps(card.flags), json.dumps(to_plain(card.metrics)), now, run_id])
+                                     json.dumps(card.flags), _metrics_json(card), now, run_id])
             sections += [key + [s.section_id, s.name, s.weight, s.points_awarded, s.points_possible]
                          for s in card.sections]
             results += [key + [r.section_id, r.criterion_id, r.name, r.outcome.value, r.points_awarded,
@@ -644,18 +655,17 @@ class Store:
             if rows:
                 self._insert(table, columns, rows)
 
-    # -- reading -----------------------------------------------------------------------
+    # -- reading (what reports and table exports read: qa/store_read.py) --------------
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
-        """Rows of a parameterised query as dicts."""
-        cur = self.con.execute(sql, params or [])
-        names = [d[0] for d in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        """Rows of a parameterised query as dicts: for tests and inspecting a database by hand.
+        The application reads through the named methods, so table and column names stay here."""
+        return self._rows(sql, params)
 
     def load_transcripts(self, call_ids: list[str] | None = None) -> list[tuple[CallInfo, Transcript]]:
         """Stored calls (all, or those in `call_ids`) with their transcripts, in three queries."""
         where, params = ("WHERE list_contains(?, call_id)", [call_ids]) if call_ids is not None else ("", [])
-        calls = self.query(f"SELECT * FROM calls {where} ORDER BY call_id", params)
+        calls = self._rows(f"SELECT * FROM calls {where} ORDER BY call_id", params)
         turns: dict[str, list[Turn]] = {}
         cur = self.con.execute(f"SELECT call_id, speaker, role, start_s, end_s, text, words FROM turns {where} "
                                "ORDER BY call_id, turn_index", params)
@@ -685,13 +695,13 @@ class Store:
 
     def failures(self) -> list[dict]:
         """Files that could not be processed, oldest first."""
-        return self.query("SELECT file, call_id, agent, reason, run_id, failed_at FROM failures ORDER BY failed_at")
+        return self._rows("SELECT file, call_id, agent, reason, run_id, failed_at FROM failures ORDER BY failed_at")
 
     def unfinished_runs(self) -> list[dict]:
         """Runs that did not finish, oldest first, with their status: 'interrupted' or 'stopped'.
         Read-only, a run still marked 'running' is shown as interrupted: no process can be writing
         while this one holds the file open. A run that never finished counts the calls it stored."""
-        rows = self.query("""
+        rows = self._rows("""
             SELECT r.run_id, r.started_at, r.finished_at, r.status, r.files,
                    CASE WHEN r.finished_at IS NULL
                         THEN (SELECT count(*) FROM scorecards s WHERE s.run_id = r.run_id) ELSE r.scored END AS scored,
@@ -718,14 +728,15 @@ class Store:
         return row[0] if row else None
 
 
+def _metrics_json(card: Scorecard) -> str | None:
+    """The scorecard's call metrics for the JSON column (NULL when the scorer gave none)."""
+    return None if card.metrics is None else json.dumps(to_plain(card.metrics))
+
+
 def _role_decision(call: dict) -> RoleDecision | None:
     if call.get("role_method") is None:
         return None
     return RoleDecision(call["agent_speaker"], call["role_method"], call["role_confidence"], call["role_detail"] or "")
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _os_reason(exc: BaseException) -> str:
@@ -737,10 +748,6 @@ def _os_reason(exc: BaseException) -> str:
 
 def _lower_first(text: str) -> str:
     return text[:1].lower() + text[1:]
-
-
-def _identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 def _fsync_dir(folder: Path) -> None:

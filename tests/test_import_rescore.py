@@ -133,3 +133,7 @@ def test_export_for_bi_tools(tmp_path, fmt):
                           [str(tmp_path / "bi" / f"criterion_results.{fmt}")]).fetchall()
     assert [c[0] for c in cards] == ["call"]
     assert ("greeting", "pass") in results and len(results) == 10
+    # the call metrics, one column per registered metric
+    (talk, dead_air), = con.execute(f"SELECT metric_talk_s_agent, metric_dead_air_s FROM {reader}(?)",
+                                    [str(tmp_path / "bi" / f"scorecards.{fmt}")]).fetchall()
+    assert talk > 0 and dead_air == 0

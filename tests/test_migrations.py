@@ -139,6 +139,11 @@ def _after(ddl: str, line: str, added: str) -> str:
     return ddl.replace(line, line + added)
 
 
+def _last_column(ddl: str, last: str, added: str) -> str:
+    """`ddl` with the column `added` after `last`, the last column of its table."""
+    return _after(ddl, last + "\n);", "").replace(last + "\n);", f"{last},\n{added}\n);")
+
+
 # Version 2 (0a826c8): scorecards.metrics.
 V2 = _after(V1, "    flags VARCHAR,\n", "    metrics VARCHAR,\n")
 # Version 3 (e338b02): calls.redactions.
@@ -173,7 +178,22 @@ V5_OPEN = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column}"
            for column in ("speakers INTEGER", "agent_speaker VARCHAR", "role_method VARCHAR",
                           "role_confidence DOUBLE", "role_detail VARCHAR", "voice_similarity VARCHAR")]
 
-RELEASED = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5}
+# Version 6 (eb3ab75): schema_version, runs.status, failures.agent.
+V6 = _last_column(_last_column(V5, "    failed_at TIMESTAMP", "    agent VARCHAR"),
+                  "    failed INTEGER", "    status VARCHAR") + """
+CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at TIMESTAMP
+);
+"""
+
+RELEASED = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6}
+
+# The metrics a scorecard of release 2 on stored (json.dumps of its CallMetrics), as text.
+OLD_METRICS = {"duration_s": 30.0, "talk_s": {"agent": 1.5, "customer": 1.5}, "talk_to_listen": 1.0,
+               "dead_air": [[10.0, 14.5]], "dead_air_s": 4.5, "overtalk": [], "overtalk_s": 0.0, "holds": [],
+               "longest_hold_s": 0.0, "words_per_minute": {"agent": 160.0, "customer": 200.0},
+               "longest_agent_monologue_s": 1.5, "agent_interruptions": 0}
 
 OLD_WORDS = [["Thank", 0.5, 0.9, 0.9], ["you", 0.9, 1.2, 0.9], ["for", 1.2, 1.4, 0.9], ["calling", 1.4, 2.0, 0.9]]
 
@@ -183,12 +203,15 @@ def _columns(con, table: str) -> set[str]:
                                       [table]).fetchall()}
 
 
-def make_old_database(path, version: int, opened_by_v5: bool = False):
-    """A database as release `version` left it, holding one scored call, a failure, a finished
-    run and a run that never finished. `opened_by_v5`: then opened by the version-5 release,
-    which added its tables and role columns but not the columns of versions in between."""
+def make_old_database(path, version: int, opened_by_v5: bool = False, metrics: str | None = None):
+    """A database as release `version` left it, holding one scored call (from version 2 with its
+    metrics as JSON text: `metrics`, by default OLD_METRICS), a failure, a finished run and a run
+    that never finished. `opened_by_v5`: then opened by the version-5 release, which added its
+    tables and role columns but not the columns of versions in between."""
     con = duckdb.connect(str(path))
     con.execute(RELEASED[version])
+    if version >= 6:  # releases from 6 on record their version
+        con.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, '2026-01-05 09:00:00')", [version])
     if opened_by_v5:
         con.execute(V5)
         for statement in V5_OPEN:
@@ -214,7 +237,7 @@ def make_old_database(path, version: int, opened_by_v5: bool = False):
              "passed": True, "auto_failed": False, "pass_mark": 70.0, "flags": "[]",
              "scored_at": "2026-01-05 10:00:01", "run_id": "oldrun"}
     if "metrics" in _columns(con, "scorecards"):
-        score["metrics"] = "null"
+        score["metrics"] = json.dumps(OLD_METRICS) if metrics is None else metrics
     con.execute(f"INSERT INTO scorecards ({', '.join(score)}) VALUES ({', '.join('?' * len(score))})",
                 list(score.values()))
     con.execute("INSERT INTO section_scores VALUES ('old1', 'oldrubric', 'open', 'Opening', 1, 10, 10)")
@@ -222,11 +245,15 @@ def make_old_database(path, version: int, opened_by_v5: bool = False):
                 "'met', 10, 10, NULL, '')")
     con.execute("INSERT INTO evidence VALUES ('old1', 'oldrubric', 'greeting', 0, 'phrase', "
                 "'Thank you for calling', 'agent', 0.5, 2.0)")
-    con.execute("INSERT INTO failures VALUES ('bad.wav', 'bad', 'bad.wav: unreadable audio', 'oldrun', "
-                "'2026-01-05 10:00:02')")
-    con.execute("INSERT INTO runs VALUES ('oldrun', '2026-01-05 09:59:00', '2026-01-05 10:00:03', 'oldrubric', "
-                "'base', 2, 1, 1)")
-    con.execute("INSERT INTO runs VALUES ('deadrun', '2026-01-06 09:00:00', NULL, 'oldrubric', 'base', 5, 0, 0)")
+    con.execute("INSERT INTO failures (file, call_id, reason, run_id, failed_at) VALUES ('bad.wav', 'bad', "
+                "'bad.wav: unreadable audio', 'oldrun', '2026-01-05 10:00:02')")
+    runs = "run_id, started_at, finished_at, rubric_hash, model, files, scored, failed"
+    con.execute(f"INSERT INTO runs ({runs}) VALUES ('oldrun', '2026-01-05 09:59:00', '2026-01-05 10:00:03', "
+                "'oldrubric', 'base', 2, 1, 1)")
+    con.execute(f"INSERT INTO runs ({runs}) VALUES ('deadrun', '2026-01-06 09:00:00', NULL, 'oldrubric', 'base', "
+                "5, 0, 0)")
+    if "status" in _columns(con, "runs"):  # as release 6 left them: the run that never finished still 'running'
+        con.execute("UPDATE runs SET status = CASE WHEN finished_at IS NULL THEN 'running' ELSE 'finished' END")
     con.close()
     return path
 
@@ -252,8 +279,8 @@ def _schema(con) -> tuple[set, set]:
 
 
 @pytest.mark.parametrize("version, opened_by_v5", [(1, False), (2, False), (3, False), (4, False), (5, False),
-                                                   (1, True), (3, True)],
-                         ids=["v1", "v2", "v3", "v4", "v5", "v1-then-opened-by-v5", "v3-then-opened-by-v5"])
+                                                   (6, False), (1, True), (3, True)],
+                         ids=["v1", "v2", "v3", "v4", "v5", "v6", "v1-then-opened-by-v5", "v3-then-opened-by-v5"])
 def test_every_released_schema_is_migrated_and_works(tmp_path, inbound_rubric, version, opened_by_v5):
     db = make_old_database(tmp_path / "old.duckdb", version, opened_by_v5)
     t = transcript(GOOD_CALL)
@@ -274,6 +301,17 @@ def test_every_released_schema_is_migrated_and_works(tmp_path, inbound_rubric, v
     written = export_tables(db, tmp_path / "export", "csv")
     scorecards = written[0].read_text()
     assert "old1" in scorecards and "new1" in scorecards
+    # the old scorecard's metrics (stored as text from release 2 on) are JSON that SQL reads, and exported
+    with Store(db, read_only=True) as store:
+        old = store.query("SELECT typeof(metrics) AS type, (metrics->>'dead_air_s')::DOUBLE AS dead_air, "
+                          "(metrics->'talk_s'->>'agent')::DOUBLE AS agent_talk "
+                          "FROM scorecards WHERE call_id = 'old1' AND rubric_hash = 'oldrubric'")
+    assert old == [{"type": "JSON", "dead_air": 4.5 if version >= 2 else None,
+                    "agent_talk": 1.5 if version >= 2 else None}]
+    exported = duckdb.connect().execute(
+        "SELECT metric_dead_air_s, metric_talk_s_agent FROM read_csv_auto(?) "
+        "WHERE call_id = 'old1' AND rubric_hash = 'oldrubric'", [str(written[0])]).fetchall()
+    assert exported == [(4.5, 1.5) if version >= 2 else (None, None)]
     from reports.data import load
 
     assert {c["call_id"] for c in load(db).calls} == {"old1", "new1"}
@@ -291,7 +329,8 @@ def test_a_migrated_database_has_the_schema_of_a_new_one(tmp_path):
         with Store(db) as store:
             assert _schema(store.con) == expected, f"version {version}"
             steps = store.con.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
-            assert [r[0] for r in steps] == list(range(version + 1, SCHEMA_VERSION + 1))
+            recorded = [version] if version >= 6 else []  # the release's own row, from 6 on
+            assert [r[0] for r in steps] == recorded + list(range(version + 1, SCHEMA_VERSION + 1))
 
 
 def test_each_step_is_one_transaction(tmp_path, monkeypatch):
@@ -384,3 +423,20 @@ def test_reports_and_exports_of_a_database_nothing_has_upgraded_yet(tmp_path, co
         assert store.query("SELECT max(version) AS v FROM schema_version") == [{"v": SCHEMA_VERSION}]
     if command[0] == "report":
         assert "old1" in " ".join(p.read_text() for p in (tmp_path / "site").rglob("*.html"))
+
+
+def test_metrics_text_with_nan_becomes_json(tmp_path):
+    """Releases before 7 stored metrics with json.dumps, which writes NaN for a number that is not
+    one: the step to version 7 keeps the row, SQL still reads the other metrics, and the export
+    writes no NaN (a NULL instead)."""
+    text = json.dumps({**OLD_METRICS, "talk_to_listen": float("nan")})
+    assert "NaN" in text
+    db = make_old_database(tmp_path / "v6.duckdb", 6, metrics=text)
+    with Store(db) as store:
+        rows = store.query("SELECT typeof(metrics) AS type, metrics->>'talk_to_listen' AS ratio, "
+                           "(metrics->>'dead_air_s')::DOUBLE AS dead_air FROM scorecards")
+        assert store.query("SELECT max(version) AS v FROM schema_version") == [{"v": SCHEMA_VERSION}]
+    assert rows == [{"type": "JSON", "ratio": "NaN", "dead_air": 4.5}]
+    written = export_tables(db, tmp_path / "bi", "json")
+    card, = json.loads(written[0].read_text())
+    assert card["metric_talk_to_listen"] is None and card["metric_dead_air_s"] == 4.5

@@ -1,6 +1,7 @@
 """DuckDB store: one transaction per call, re-scoring replaces, nothing duplicated."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import signal
@@ -11,6 +12,7 @@ import duckdb
 import pytest
 
 from qa.store import CallInfo, Store, StoreError
+from qa_types import to_plain
 from scoring import RubricScorer
 from tests.builders import transcript
 from tests.test_scoring_engine import GOOD_CALL
@@ -67,6 +69,59 @@ def test_evidence_rows_keep_times(tmp_path, scored):
                            "ORDER BY evidence_index", ["greeting"])
     assert rows[0]["quote"] == "Thank you for calling" and rows[0]["role"] == "agent"
     assert rows[0]["start_s"] == pytest.approx(0.5)
+
+
+def test_call_metrics_are_json_that_sql_reads(tmp_path, scored):
+    """A scorecard's call metrics are a DuckDB JSON column: SQL filters and computes on them
+    directly; a scorecard without metrics holds NULL."""
+    t, card = scored
+    assert card.metrics is not None and card.metrics.talk_s["agent"] > 0
+    with Store(tmp_path / "qa.duckdb") as store:
+        store.save_call(CallInfo(call_id="c1", file="c1.wav", content_hash="h1"), t, card)
+        store.save_call(CallInfo(call_id="c2", file="c2.wav", content_hash="h2"), t,
+                        dataclasses.replace(card, metrics=None))
+        rows = store.query("""
+            SELECT call_id, typeof(metrics) AS type, (metrics->>'duration_s')::DOUBLE AS duration,
+                   (metrics->>'dead_air_s')::DOUBLE AS dead_air, (metrics->'talk_s'->>'agent')::DOUBLE AS agent_talk,
+                   json_array_length(metrics->'overtalk') AS overtalks
+            FROM scorecards ORDER BY call_id""")
+        long_calls = store.query("SELECT call_id FROM scorecards WHERE (metrics->>'duration_s')::DOUBLE > ?",
+                                 [card.metrics.duration_s - 1])
+    assert rows == [
+        {"call_id": "c1", "type": "JSON", "duration": card.metrics.duration_s, "dead_air": card.metrics.dead_air_s,
+         "agent_talk": card.metrics.talk_s["agent"], "overtalks": len(card.metrics.overtalk)},
+        {"call_id": "c2", "type": "JSON", "duration": None, "dead_air": None, "agent_talk": None, "overtalks": None}]
+    assert long_calls == [{"call_id": "c1"}]
+
+
+def test_reports_read_typed_rows(tmp_path, inbound_rubric, scored):
+    """The read methods the reports use: JSON columns decoded, results in rubric order with their
+    evidence, the version picked by id or hash prefix."""
+    t, card = scored
+    with Store(tmp_path / "qa.duckdb") as store:
+        store.save_rubric(inbound_rubric, "yaml text")
+        store.save_call(CallInfo(call_id="c1", file="c1.wav", content_hash="h1", agent="alice", team="t1"), t, card)
+    with Store(tmp_path / "qa.duckdb", read_only=True) as store:
+        version = store.rubric_version()
+        assert version["rubric_hash"] == inbound_rubric.content_hash and version["rubric_id"] == inbound_rubric.id
+        assert store.rubric_version(inbound_rubric.content_hash[:8])["rubric_hash"] == inbound_rubric.content_hash
+        assert store.rubric_version("no-such-rubric") is None
+        call, = store.report_calls(inbound_rubric.content_hash)
+        assert store.report_calls(inbound_rubric.content_hash, agents=["bob"]) == []
+        assert len(store.report_calls(inbound_rubric.content_hash, teams=["t1"])) == 1
+        results = store.criterion_results(inbound_rubric.content_hash, ["c1"])["c1"]
+        criteria = store.criteria(inbound_rubric.content_hash)
+        turns = store.turn_rows(["c1"])["c1"]
+        sections = store.section_scores(inbound_rubric.content_hash, ["c1"])["c1"]
+        assert store.calls_scored_only_with_other_versions(inbound_rubric.content_hash) == 0
+    assert call["metrics"] == to_plain(card.metrics) and call["flags"] == card.flags
+    assert call["warnings"] == [] and call["rubric_name"] == inbound_rubric.name and call["score"] == card.score
+    assert [r["criterion_id"] for r in results] == list(criteria) == [c.id for _, c in inbound_rubric.criteria()]
+    first = next(r for r in card.results if r.evidence)
+    stored = next(r for r in results if r["criterion_id"] == first.criterion_id)
+    assert [e["quote"] for e in stored["evidence"]] == [e.quote for e in first.evidence]
+    assert [turn["text"] for turn in turns] == [turn.text for turn in t.turns]
+    assert {s["section_id"] for s in sections} == {s.section_id for s in card.sections}
 
 
 def test_locked_database_gives_one_clear_line(tmp_path):

@@ -1,0 +1,388 @@
+"""The store's read model: what the reports and the table exports read from the database.
+
+`qa.store.Store` inherits `ReadModel`, so these are methods of the store; with qa/store.py this
+is the only code that names tables and columns. Every query takes its values as parameters.
+Rows come back as dicts shaped by the TypedDicts below, with JSON columns decoded; they are the
+rows `reports.data.ReportData` carries.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Sequence
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol, TypedDict
+
+import duckdb
+
+from qa_types import CallMetrics
+
+# A CSV cell a spreadsheet would run as a formula (=HYPERLINK(...), +SUM(...), @SUM(...), -..., or
+# one after a tab or carriage return) is written with a leading single quote, as OWASP advises.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+METRIC_PREFIX = "metric_"  # scorecards export: one column metric_<name> per metric (see metric_column)
+
+
+class RubricVersion(TypedDict):
+    rubric_hash: str
+    rubric_id: str
+    name: str | None
+    last_used: datetime
+
+
+class ReportCall(TypedDict):
+    """A call with its scorecard for one rubric version (JSON columns decoded)."""
+
+    call_id: str
+    file: str
+    agent: str | None
+    team: str | None
+    call_date: date | None
+    duration_s: float | None
+    language: str | None
+    language_probability: float | None
+    channels: int | None
+    model: str | None
+    warnings: list[str]
+    redactions: dict[str, int] | None     # None: stored without redaction
+    speakers: int | None
+    agent_speaker: str | None
+    role_method: str | None
+    role_confidence: float | None
+    role_detail: str | None
+    rubric_hash: str
+    rubric_id: str | None
+    rubric_name: str | None
+    score: float | None
+    passed: bool | None
+    auto_failed: bool | None
+    pass_mark: float | None
+    flags: list[str]
+    metrics: dict[str, Any] | None        # qa_types.CallMetrics as plain JSON values
+    scored_at: datetime | None
+
+
+class EvidenceRow(TypedDict):
+    call_id: str
+    rubric_hash: str
+    criterion_id: str
+    evidence_index: int
+    kind: str | None
+    quote: str | None
+    role: str | None
+    start_s: float | None
+    end_s: float | None
+
+
+class CriterionResultRow(TypedDict):
+    """One criterion's result in a scorecard, with its definition's coaching text and position."""
+
+    call_id: str
+    rubric_hash: str
+    section_id: str | None
+    criterion_id: str
+    name: str | None
+    outcome: str | None
+    points_awarded: float | None
+    points_possible: float | None
+    critical: str | None
+    note: str | None
+    coaching: str | None
+    position: int | None
+    evidence: list[EvidenceRow]
+
+
+class SectionScoreRow(TypedDict):
+    call_id: str
+    rubric_hash: str
+    section_id: str
+    name: str | None
+    weight: float | None
+    points_awarded: float | None
+    points_possible: float | None
+
+
+class TurnRow(TypedDict):
+    call_id: str
+    turn_index: int
+    speaker: str | None
+    role: str | None
+    start_s: float | None
+    end_s: float | None
+    text: str | None
+
+
+class CriterionRow(TypedDict):
+    """A criterion as defined in one rubric version."""
+
+    rubric_hash: str
+    position: int | None
+    section_id: str | None
+    section_name: str | None
+    criterion_id: str
+    name: str | None
+    points: float | None
+    critical: str | None
+    coaching: str | None
+
+
+class TableFormatSpec(Protocol):
+    """What `ReadModel.export_tables` needs of a table format (see qa.export.TableFormat)."""
+
+    name: str             # also the file extension: scorecards.<name>
+    copy_options: str     # DuckDB COPY options, e.g. "FORMAT csv, HEADER true"
+    quote_formulas: bool  # text cells that would start a spreadsheet formula get a leading '
+
+
+class MetricSpec(Protocol):
+    """What the scorecards export needs of a registered metric (see scoring.metrics)."""
+
+    name: str
+
+    def value(self, call_metrics: CallMetrics) -> float | None: ...
+
+
+# The table exports: name -> query. The scorecards export also gets the metric columns.
+_EXPORTS = {
+    "scorecards": """
+        SELECT s.call_id, c.agent, c.team, c.call_date, c.language, c.duration_s, s.rubric_id, s.rubric_hash,
+               s.score, s.passed, s.auto_failed, s.pass_mark, s.flags, s.scored_at{metric_columns}
+        FROM scorecards s JOIN calls c USING (call_id){metric_join}
+        ORDER BY s.call_id, s.scored_at""",
+    "criterion_results": """
+        SELECT r.call_id, c.agent, c.call_date, r.rubric_hash, r.section_id, r.criterion_id, r.name, r.outcome,
+               r.points_awarded, r.points_possible, r.critical, r.note,
+               e.quote AS first_evidence, e.start_s AS evidence_start_s, e.end_s AS evidence_end_s
+        FROM criterion_results r JOIN calls c USING (call_id)
+        LEFT JOIN evidence e ON e.call_id = r.call_id AND e.rubric_hash = r.rubric_hash
+             AND e.criterion_id = r.criterion_id AND e.evidence_index = 0
+        ORDER BY r.call_id, r.rubric_hash, r.criterion_id""",
+}
+_METRICS_TABLE = "callqa_export_metrics"  # a TEMP table, only for the length of one export
+
+
+class ReadModel:
+    """Read methods of `qa.store.Store` for reports and exports (`self.con` is the store's
+    connection, read-only or not)."""
+
+    con: duckdb.DuckDBPyConnection
+
+    def _rows(self, sql: str, params: list | None = None) -> list[dict]:
+        cur = self.con.execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    # -- reports -----------------------------------------------------------------------
+
+    def rubric_version(self, wanted: str | None = None) -> RubricVersion | None:
+        """The rubric version most recently used to score a call, among those whose id is
+        `wanted` or whose hash starts with it (any version when `wanted` is None)."""
+        rows = self._rows("""
+            SELECT r.rubric_hash, r.rubric_id, r.name, max(s.scored_at) AS last_used
+            FROM rubrics r JOIN scorecards s USING (rubric_hash)
+            WHERE ? IS NULL OR r.rubric_id = ? OR starts_with(r.rubric_hash, ?)
+            GROUP BY ALL ORDER BY last_used DESC LIMIT 1""", [wanted, wanted, wanted])
+        return rows[0] if rows else None
+
+    def report_calls(self, rubric_hash: str, since: date | None = None, until: date | None = None,
+                     agents: Sequence[str] = (), teams: Sequence[str] = ()) -> list[ReportCall]:
+        """Calls scored with this rubric version, within the dates (inclusive) and among the
+        agents and teams given (all when empty), by date (undated last) then id."""
+        calls = self._rows("""
+            SELECT c.call_id, c.file, c.agent, c.team, c.call_date, c.duration_s, c.language,
+                   c.language_probability, c.channels, c.model, c.warnings, c.redactions,
+                   c.speakers, c.agent_speaker, c.role_method, c.role_confidence, c.role_detail,
+                   s.rubric_hash, s.rubric_id, r.name AS rubric_name, s.score, s.passed,
+                   s.auto_failed, s.pass_mark, s.flags, s.metrics, s.scored_at
+            FROM calls c JOIN scorecards s USING (call_id) LEFT JOIN rubrics r ON r.rubric_hash = s.rubric_hash
+            WHERE s.rubric_hash = ?
+              AND (?::DATE IS NULL OR c.call_date >= ?::DATE)
+              AND (?::DATE IS NULL OR c.call_date <= ?::DATE)
+              AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.agent))
+              AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.team))
+            ORDER BY c.call_date NULLS LAST, c.call_id""",
+            [rubric_hash, since, since, until, until, list(agents), list(agents), list(teams), list(teams)])
+        for call in calls:
+            call["warnings"] = json.loads(call["warnings"] or "[]")
+            call["flags"] = json.loads(call["flags"] or "[]")
+            call["metrics"] = json.loads(call["metrics"] or "null")
+            call["redactions"] = json.loads(call["redactions"] or "null")
+        return calls
+
+    def criterion_results(self, rubric_hash: str, call_ids: Sequence[str]) -> dict[str, list[CriterionResultRow]]:
+        """call_id -> its criterion results for this rubric version in rubric order, each with its
+        evidence in order (only calls that have results are keys)."""
+        results: dict[str, list[dict]] = {}
+        for row in self._rows("""
+                SELECT cr.call_id, cr.rubric_hash, cr.section_id, cr.criterion_id, cr.name, cr.outcome,
+                       cr.points_awarded, cr.points_possible, cr.critical, cr.note, d.coaching, d.position
+                FROM criterion_results cr LEFT JOIN criteria d USING (rubric_hash, criterion_id)
+                WHERE cr.rubric_hash = ? AND list_contains(?, cr.call_id)
+                ORDER BY cr.call_id, d.position""", [rubric_hash, list(call_ids)]):
+            row["evidence"] = []
+            results.setdefault(row["call_id"], []).append(row)
+        by_key = {(r["call_id"], r["criterion_id"]): r for rows in results.values() for r in rows}
+        for ev in self._rows("""
+                SELECT call_id, rubric_hash, criterion_id, evidence_index, kind, quote, role, start_s, end_s
+                FROM evidence WHERE rubric_hash = ? AND list_contains(?, call_id)
+                ORDER BY call_id, criterion_id, evidence_index""", [rubric_hash, list(call_ids)]):
+            target = by_key.get((ev["call_id"], ev["criterion_id"]))
+            if target is not None:
+                target["evidence"].append(ev)
+        return results
+
+    def section_scores(self, rubric_hash: str, call_ids: Sequence[str]) -> dict[str, list[SectionScoreRow]]:
+        """call_id -> its section scores for this rubric version (only calls that have some)."""
+        sections: dict[str, list[dict]] = {}
+        for row in self._rows("""
+                SELECT call_id, rubric_hash, section_id, name, weight, points_awarded, points_possible
+                FROM section_scores WHERE rubric_hash = ? AND list_contains(?, call_id)
+                ORDER BY call_id""", [rubric_hash, list(call_ids)]):
+            sections.setdefault(row["call_id"], []).append(row)
+        return sections
+
+    def turn_rows(self, call_ids: Sequence[str]) -> dict[str, list[TurnRow]]:
+        """call_id -> its turns in time order, without word timings (only calls that have turns)."""
+        turns: dict[str, list[dict]] = {}
+        for row in self._rows("""
+                SELECT call_id, turn_index, speaker, role, start_s, end_s, text FROM turns
+                WHERE list_contains(?, call_id) ORDER BY call_id, start_s""", [list(call_ids)]):
+            turns.setdefault(row["call_id"], []).append(row)
+        return turns
+
+    def criteria(self, rubric_hash: str) -> dict[str, CriterionRow]:
+        """criterion_id -> its definition in this rubric version, in rubric order."""
+        return {row["criterion_id"]: row for row in self._rows("""
+            SELECT rubric_hash, position, section_id, section_name, criterion_id, name, points, critical, coaching
+            FROM criteria WHERE rubric_hash = ? ORDER BY position""", [rubric_hash])}
+
+    def calls_scored_only_with_other_versions(self, rubric_hash: str) -> int:
+        """How many calls have scorecards, none of them of this rubric version."""
+        return self.con.execute(
+            "SELECT count(DISTINCT call_id) FROM scorecards WHERE call_id NOT IN "
+            "(SELECT call_id FROM scorecards WHERE rubric_hash = ?)", [rubric_hash]).fetchone()[0]
+
+    # -- table exports -----------------------------------------------------------------
+
+    def export_tables(self, out_dir: str | Path, fmt: TableFormatSpec,
+                      metrics: Sequence[MetricSpec] | None = None) -> list[Path]:
+        """Write scorecards.<fmt.name> and criterion_results.<fmt.name> into the existing folder
+        `out_dir` with DuckDB's COPY and `fmt.copy_options`; return their paths.
+
+        The scorecards table has one DOUBLE column per metric, `metric_column(name)`, e.g.
+        metric_dead_air_s (by default the registered ones, scoring.metrics.registered_metrics()),
+        holding `metric.value()` of the call's stored metrics; NULL where the scorecard has no
+        metrics (scored before they were stored) or the metric has no value for the call.
+
+        With `fmt.quote_formulas` (CSV, which people open in spreadsheets) text that would start
+        a formula gets a leading '; numbers, dates and booleans stay as they are. A fault (of the
+        database or of the folder) is one StoreError line naming `out_dir`."""
+        from qa.store import StoreError
+
+        if metrics is None:
+            from scoring.metrics import registered_metrics
+
+            metrics = registered_metrics()
+        out_dir = Path(out_dir)
+        written = []
+        try:
+            try:
+                columns = self._fill_metrics_table(metrics)
+                for name, query in _EXPORTS.items():
+                    query = query.format(
+                        metric_columns="".join(f", m.{column}" for column in columns),
+                        metric_join=(f"\n        LEFT JOIN temp.main.{_METRICS_TABLE} m "
+                                     "ON m.call_id = s.call_id AND m.rubric_hash = s.rubric_hash") if columns else "")
+                    if fmt.quote_formulas:
+                        query = self._without_formulas(query)
+                    target = out_dir / f"{name}.{fmt.name}"
+                    self.con.execute(f"COPY ({query}) TO {_sql_text(str(target))} ({fmt.copy_options})")
+                    written.append(target)
+            finally:
+                self.con.execute(f"DROP TABLE IF EXISTS temp.main.{_METRICS_TABLE}")
+        except duckdb.Error as exc:
+            raise StoreError(f"{out_dir}: export failed ({_first_line(exc)})") from None
+        return written
+
+    def _fill_metrics_table(self, metrics: Sequence[MetricSpec]) -> list[str]:
+        """A TEMP table (call_id, rubric_hash, metric_<name>...) of each scorecard's metric values,
+        computed by the metrics themselves from the stored JSON; returns the quoted metric
+        column names (none, and no table, without metrics)."""
+        if not metrics:
+            return []
+        names = [metric_column(m.name) for m in metrics]
+        if len(set(names)) < len(names):
+            raise ValueError(f"two metrics share an export column: {', '.join(sorted(names))}")
+        columns = [_identifier(name) for name in names]
+        stored = self.con.execute("SELECT call_id, rubric_hash, metrics FROM scorecards "
+                                  "WHERE metrics IS NOT NULL").fetchall()
+        rows = []
+        for call_id, rubric_hash, text in stored:
+            call_metrics = call_metrics_from_json(text)
+            if call_metrics is not None:
+                rows.append([call_id, rubric_hash, *(_metric_value(m, call_metrics) for m in metrics)])
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_METRICS_TABLE} (call_id VARCHAR, rubric_hash VARCHAR, "
+                         + ", ".join(f"{c} DOUBLE" for c in columns) + ")")
+        if rows:  # one statement, each column one list parameter (far faster than rows of VALUES)
+            types = ["VARCHAR", "VARCHAR"] + ["DOUBLE"] * len(columns)
+            self.con.execute(
+                f"INSERT INTO temp.main.{_METRICS_TABLE} (call_id, rubric_hash, {', '.join(columns)}) "
+                "SELECT " + ", ".join(f"unnest(?::{kind}[])" for kind in types),
+                [list(column) for column in zip(*rows)])
+        return columns
+
+    def _without_formulas(self, query: str) -> str:
+        """`query` with each text column guarded against formula injection; numbers, dates and
+        booleans are untouched (a negative score stays a number)."""
+        starts = ", ".join(_sql_text(c) for c in FORMULA_STARTS)
+        columns = []
+        for name, kind, *_ in self.con.execute(f"DESCRIBE ({query})").fetchall():
+            col = _identifier(name)
+            columns.append(f"CASE WHEN left({col}, 1) IN ({starts}) THEN {_sql_text(chr(39))} || {col} "
+                           f"ELSE {col} END AS {col}" if kind == "VARCHAR" else col)
+        return f"SELECT {', '.join(columns)} FROM ({query})"
+
+
+def call_metrics_from_json(text: str | None) -> CallMetrics | None:
+    """The CallMetrics a scorecard's metrics column holds (written as to_plain(CallMetrics)), or
+    None when it holds none. Fields a newer release added and an older row lacks take their
+    defaults (CallMetrics.from_plain)."""
+    plain = json.loads(text) if text else None
+    if not isinstance(plain, dict):
+        return None
+    return CallMetrics.from_plain({"duration_s": None, **plain})
+
+
+def metric_column(name: str) -> str:
+    """The scorecards export's column for a metric: metric_ and the name with every character
+    other than a letter, digit or _ as _ ("talk_s.agent" -> "metric_talk_s_agent")."""
+    return METRIC_PREFIX + re.sub(r"[^0-9A-Za-z_]", "_", name)
+
+
+def _metric_value(metric: MetricSpec, call_metrics: CallMetrics) -> float | None:
+    """A metric's value as a number for a DOUBLE column; None where the stored metrics of an
+    older row do not hold what it needs, and for NaN and infinities (not numbers in CSV or JSON)."""
+    try:
+        value = metric.value(call_metrics)
+    except (TypeError, ValueError, KeyError, AttributeError, ArithmeticError):
+        return None
+    if value is None:
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def _identifier(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _sql_text(value: str) -> str:
+    """A string literal (COPY takes no bound parameter for its target)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
