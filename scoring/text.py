@@ -60,7 +60,7 @@ def pipeline(lang: str) -> Language:
     return nlp
 
 
-MAX_INSERTED = 2
+MAX_EXTRA_WORDS = 2
 """Extra words allowed between two words of a phrase ("thank you *so much* for calling")."""
 
 
@@ -183,7 +183,7 @@ class PhraseIndex:
 
     _TOKEN_CACHE_LIMIT = 200_000
 
-    def __init__(self, lang: str, max_inserted: int = MAX_INSERTED):
+    def __init__(self, lang: str, max_inserted: int = MAX_EXTRA_WORDS):
         self.lang = lang
         self.max_inserted = max_inserted
         self.version = 0  # bumped on every add, so cached results can tell they are stale
