@@ -6,12 +6,12 @@ A model that cannot be loaded stops the batch with one ModelError (calls already
 from __future__ import annotations
 
 import hashlib
-import itertools
 import multiprocessing
 import os
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from collections import deque
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -27,6 +27,7 @@ from scoring import Rubric, RubricScorer
 from scoring.roles import decide_roles
 from transcribe import AudioError, Transcriber, TranscriberOptions
 from transcribe.errors import ModelError
+from transcribe.lifecycle import start_helper_process
 from transcribe.model import resolve_model
 from transcribe.redact import redact
 
@@ -180,49 +181,111 @@ class BatchRunner:
 
     def _run_parallel(self, jobs: list["Job"], workers: int, run_id: str,
                       done: Callable[[CallOutcome], None]) -> None:
+        """Transcribe `jobs` in a pool of `workers` processes while this process scores and
+        stores each transcript as it comes back.
+
+        A worker that dies (killed for memory or by hand, crashed in native code) breaks its
+        pool: transcripts already back are stored, the pool is replaced and the batch goes on.
+        Files the dead pool held but no worker had begun are simply handed to the new pool. A
+        file a worker had begun is retried once, alone, so that if its worker dies again the
+        fault is that file's: it is then recorded as failed with one line naming it. If pools
+        keep dying before a worker begins any file, the remaining files are recorded as failed
+        (running the same command again retries exactly those)."""
         options = replace(self.settings.transcriber,
                           cpu_threads=self.settings.transcriber.cpu_threads or max(1, (os.cpu_count() or 1) // workers))
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_load_worker_model, initargs=(options,))
-        queue = iter(jobs)
-        in_flight: dict = {}
+        started = context.RawArray("i", len(jobs))  # pid of the worker that began job i (0: none)
+        waiting = deque(range(len(jobs)))  # indices into jobs, in batch order
+        suspects: deque[int] = deque()  # begun by a worker of a pool that died: retried alone
+        alone: int | None = None  # the suspect being retried
+        in_flight: dict[Future, int] = {}
+        pool: ProcessPoolExecutor | None = None
+        idle_deaths = 0  # pools in a row that died before any worker began a file
+
+        def submit(index: int) -> None:
+            started[index] = 0
+            try:
+                future = pool.submit(_transcribe_in_worker, jobs[index], index)
+            except BrokenProcessPool as exc:  # a worker died since the last look: handled as below
+                future = Future()
+                future.set_exception(exc)
+            in_flight[future] = index
+
         try:
-            for job in itertools.islice(queue, 2 * workers):
-                in_flight[pool.submit(_transcribe_in_worker, job)] = job
-            while in_flight:
+            while waiting or suspects or in_flight:
+                if pool is None:
+                    pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_load_worker_model,
+                                               initargs=(options, os.getpid(), started))
+                if alone is None and suspects:  # nothing else is in flight once a pool has died
+                    alone = suspects.popleft()
+                    submit(alone)
+                elif alone is None:
+                    while waiting and len(in_flight) < 2 * workers:
+                        submit(waiting.popleft())
                 finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+                if any(isinstance(f.exception(), BrokenProcessPool) for f in finished):
+                    finished, _ = wait(in_flight)  # a dead pool fails everything it held at once
+                lost: list[int] = []
                 model_error = None
-                for future in finished:
-                    transcribed = future.result()  # raises BrokenProcessPool when a worker died
-                    job = in_flight.pop(future)
+                for future in [f for f in in_flight if f in finished]:  # in the order submitted
+                    index = in_flight.pop(future)
+                    fault = future.exception()
+                    if isinstance(fault, BrokenProcessPool):
+                        lost.append(index)
+                        continue
+                    if index == alone:
+                        alone = None
+                    transcribed = fault if fault is not None else future.result()
                     if isinstance(transcribed, ModelError):
                         model_error = model_error or transcribed
                         continue
-                    done(self._finish(job, transcribed, run_id))
-                    if model_error is None:
-                        for nxt in itertools.islice(queue, 1):
-                            in_flight[pool.submit(_transcribe_in_worker, nxt)] = nxt
+                    done(self._finish(jobs[index], transcribed, run_id))
                 if model_error is not None:
                     raise model_error
-        except BrokenProcessPool as exc:
-            self._record_broken_pool(exc, in_flight, queue, run_id, done)
+                if not lost:
+                    continue
+                broken = next(f.exception() for f in finished if isinstance(f.exception(), BrokenProcessPool))
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = None
+                begun = [index for index in lost if started[index]]
+                idle_deaths = 0 if begun else idle_deaths + 1
+                for index in lost:
+                    if index == alone and started[index]:
+                        self._record_killer(jobs[index], run_id, done)
+                    elif index == alone:  # its pool died before reaching it: not its fault
+                        suspects.appendleft(index)
+                    elif started[index]:
+                        suspects.append(index)
+                if alone in lost:
+                    alone = None
+                waiting.extendleft(reversed([index for index in lost if not started[index] and index not in suspects]))
+                if idle_deaths >= 2:
+                    self._record_broken_pool(broken, [jobs[i] for i in [*suspects, *waiting]], run_id, done)
+                    suspects.clear()
+                    waiting.clear()
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
 
-    def _record_broken_pool(self, exc: BrokenProcessPool, in_flight: dict, queue, run_id: str,
+    def _record_killer(self, job: "Job", run_id: str, done: Callable[[CallOutcome], None]) -> None:
+        """A file whose worker died twice while transcribing it: recorded as failed."""
+        reason = (f"{job.path}: not transcribed: the transcription worker process died twice while "
+                  "transcribing this file (killed, for example for lack of memory, or crashed)")
+        self.store.record_failure(str(job.path), job.call_id, reason, run_id, agent=job.meta.agent)
+        done(CallOutcome(file=str(job.path), call_id=job.call_id, status="failed", agent=job.meta.agent,
+                         reason=reason))
+
+    def _record_broken_pool(self, exc: BrokenProcessPool, jobs: list["Job"], run_id: str,
                             done: Callable[[CallOutcome], None]) -> None:
-        """A worker process died (killed for memory, crashed in native code) and the pool cannot
-        go on: transcripts already back are stored, every other file is recorded as failed
-        (running the same command again retries exactly those)."""
-        reason = ("not transcribed: a transcription worker process stopped unexpectedly "
+        """Worker processes keep dying before they begin any file (a model that crashes while
+        loading, no memory for even one worker): every file not yet transcribed is recorded as
+        failed (running the same command again retries exactly those)."""
+        reason = ("not transcribed: transcription worker processes keep stopping unexpectedly "
                   f"({exc or 'no reason given'}); run the same command again to retry")
-        for future, job in [*in_flight.items(), *((None, job) for job in queue)]:
-            if future is not None and future.done() and not future.cancelled() and future.exception() is None:
-                done(self._finish(job, future.result(), run_id))
-                continue
+        for job in jobs:
             outcome = CallOutcome(file=str(job.path), call_id=job.call_id, status="failed",
                                   agent=job.meta.agent, reason=f"{job.path}: {reason}")
-            self.store.record_failure(outcome.file, job.call_id, outcome.reason, run_id)
+            self.store.record_failure(outcome.file, job.call_id, outcome.reason, run_id, agent=job.meta.agent)
             done(outcome)
 
     def _finish(self, job: "Job", transcribed: "Transcript | Exception", run_id: str) -> CallOutcome:
@@ -289,17 +352,35 @@ def load_transcriber(options: TranscriberOptions) -> Transcriber:
 
 _worker_transcriber: Transcriber | None = None
 _worker_error: ModelError | None = None
+_worker_started = None  # shared with the main process: pid of the worker that began job i, else 0
 
 
-def _load_worker_model(options: TranscriberOptions) -> None:
-    """Pool initializer. A model that cannot be loaded must not break the pool (that would
-    surface as a BrokenProcessPool traceback): the error is kept and given back as every task's
-    result, and the main process stops the batch with it."""
-    global _worker_transcriber, _worker_error
+def _load_worker_model(options: TranscriberOptions, parent_pid: int | None = None, started=None) -> None:
+    """Pool initializer. The worker exits when the main process dies (it would otherwise wait
+    for work for ever) and releases its diarizer's process when it exits. A model that cannot be
+    loaded must not break the pool (that would surface as a BrokenProcessPool traceback): the
+    error is kept and given back as every task's result, and the main process stops the batch
+    with it."""
+    global _worker_transcriber, _worker_error, _worker_started
+    if parent_pid is not None:
+        start_helper_process(parent_pid)
+    _worker_started = started
+    # A worker ends through multiprocessing's exit, which skips atexit and joins the worker's own
+    # children: the diarizer's process must be shut down before that join, or it waits for ever.
+    from multiprocessing import util
+
+    util.Finalize(None, _release_worker_model, exitpriority=20)
     try:
         _worker_transcriber = load_transcriber(options)
     except ModelError as exc:
         _worker_error = ModelError(str(exc))  # plain, so it pickles without its cause
+
+
+def _release_worker_model() -> None:
+    global _worker_transcriber
+    if _worker_transcriber is not None:
+        _worker_transcriber.close()
+        _worker_transcriber = None
 
 
 def _transcribe(transcriber: Transcriber, job: Job) -> Transcript:
@@ -308,9 +389,13 @@ def _transcribe(transcriber: Transcriber, job: Job) -> Transcript:
                                   voiceprint=voiceprint)
 
 
-def _transcribe_in_worker(job: Job):
+def _transcribe_in_worker(job: Job, index: int | None = None):
     """Runs in a worker process: the transcript, the exception to record for this file, or a
-    ModelError that stops the batch (as it does when transcribing in the main process)."""
+    ModelError that stops the batch (as it does when transcribing in the main process).
+    `index` is the job's place in the batch: the worker notes that it began it, so that if this
+    process dies the main process knows which files were being transcribed."""
+    if _worker_started is not None and index is not None:
+        _worker_started[index] = os.getpid()
     if _worker_error is not None:
         return _worker_error
     try:

@@ -1,6 +1,7 @@
 """A Whisper model that cannot be loaded stops `qa score` with one line naming it (exit 2), with
 one worker or several; calls already stored stay. A worker process that dies does not become a
-traceback."""
+traceback: its pool is replaced, its file retried once, and a file that kills its worker twice is
+recorded as failed."""
 from __future__ import annotations
 
 from concurrent.futures import Future
@@ -74,38 +75,99 @@ def test_a_model_folder_that_does_not_exist_is_one_line(tmp_path, stored_db):
     assert "folder not found" in run.stderr
 
 
-class _PoolWhoseWorkerDied:
-    """Stands in for ProcessPoolExecutor after a worker was killed: every task fails with
-    BrokenProcessPool, as concurrent.futures reports it."""
+class _FakePool:
+    """Stands in for ProcessPoolExecutor without processes: each task "runs" at once (the worker
+    notes that it began it, as `qa.runner._transcribe_in_worker` does) and gives back a
+    transcript, unless `dies(pool number, job)` says its worker dies then. A dead worker breaks
+    the pool as concurrent.futures reports it: that task fails with BrokenProcessPool and every
+    later submit raises it."""
 
-    def __init__(self, *args, **kwargs):
-        self.shut_down = False
+    started_pools = 0
+    dies = staticmethod(lambda pool, job: False)
 
-    def submit(self, fn, *args):
+    def __init__(self, workers, mp_context=None, initializer=None, initargs=()):
+        type(self).started_pools += 1
+        self.number = type(self).started_pools
+        self.started = initargs[2]
+        self.broken = False
+
+    def submit(self, fn, job, index):
+        if self.broken:
+            raise BrokenProcessPool("A child process terminated abruptly, the process pool is not usable anymore")
         future = Future()
-        future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+        if self.dies(self.number, job) == "before it begins":
+            self.broken = True
+            future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+            return future
+        self.started[index] = 4242
+        if self.dies(self.number, job):
+            self.broken = True
+            future.set_exception(BrokenProcessPool("A process in the process pool was terminated abruptly"))
+        else:
+            future.set_result(transcript(GOOD_CALL))
         return future
 
     def shutdown(self, wait=True, cancel_futures=False):
-        self.shut_down = True
+        pass
 
 
-def test_a_dead_worker_records_the_unfinished_files_instead_of_a_traceback(tmp_path, stored_db, inbound_rubric,
-                                                                            monkeypatch):
-    monkeypatch.setattr(runner_module, "ProcessPoolExecutor", _PoolWhoseWorkerDied)
+FILES = [EXAMPLES / "en_01_alice_good.wav", EXAMPLES / "en_02_alice_nogreeting.wav",
+         EXAMPLES / "en_03_bob_empathy.wav"]
+
+
+def _run_with_pool(tmp_path, stored_db, inbound_rubric, monkeypatch, dies):
+    monkeypatch.setattr(_FakePool, "started_pools", 0)
+    monkeypatch.setattr(_FakePool, "dies", staticmethod(dies))
+    monkeypatch.setattr(runner_module, "ProcessPoolExecutor", _FakePool)
     model_dir = tmp_path / "model"  # an existing folder resolves without loading anything
     model_dir.mkdir()
     settings = BatchSettings(transcriber=TranscriberOptions(model=str(model_dir), diarization=None))
-    files = [EXAMPLES / "en_01_alice_good.wav", EXAMPLES / "en_02_alice_nogreeting.wav",
-             EXAMPLES / "en_03_bob_empathy.wav"]
     with Store(stored_db) as store:
-        result = BatchRunner(store, inbound_rubric, "yaml text", settings).run(files, workers=2)
+        result = BatchRunner(store, inbound_rubric, "yaml text", settings).run(FILES, workers=2)
         failures = dict(store.con.execute("SELECT call_id, reason FROM failures").fetchall())
-        kept = store.con.execute("SELECT call_id FROM scorecards").fetchall()
-        finished = store.con.execute("SELECT finished_at IS NOT NULL, failed FROM runs").fetchall()
+        scored = sorted(r[0] for r in store.con.execute("SELECT call_id FROM scorecards").fetchall())
+        finished = store.con.execute("SELECT finished_at IS NOT NULL, scored, failed FROM runs").fetchall()
+    return result, failures, scored, finished
+
+
+def test_a_dead_worker_is_replaced_and_its_file_retried(tmp_path, stored_db, inbound_rubric, monkeypatch):
+    """The worker transcribing the second file dies: the pool is replaced, that file is retried
+    and every file is scored."""
+    result, failures, scored, finished = _run_with_pool(
+        tmp_path, stored_db, inbound_rubric, monkeypatch,
+        dies=lambda pool, job: pool == 1 and job.path == FILES[1])
+    assert sorted(o.status for o in result.outcomes) == ["scored"] * 3
+    assert failures == {}
+    assert scored == ["en_01_alice_good", "en_02_alice_nogreeting", "en_03_bob_empathy", "kept"]
+    assert finished == [(True, 3, 0)]
+    assert _FakePool.started_pools == 2
+
+
+def test_a_file_that_kills_its_worker_twice_is_recorded_as_failed(tmp_path, stored_db, inbound_rubric,
+                                                                  monkeypatch):
+    result, failures, scored, finished = _run_with_pool(
+        tmp_path, stored_db, inbound_rubric, monkeypatch, dies=lambda pool, job: job.path == FILES[1])
+    outcomes = {o.call_id: o.status for o in result.outcomes}
+    assert outcomes == {"en_01_alice_good": "scored", "en_02_alice_nogreeting": "failed",
+                        "en_03_bob_empathy": "scored"}
+    assert list(failures) == ["en_02_alice_nogreeting"]
+    reason = failures["en_02_alice_nogreeting"]
+    assert reason.startswith(f"{FILES[1]}: ") and "died twice while transcribing this file" in reason
+    assert "\n" not in reason and "Traceback" not in reason
+    assert scored == ["en_01_alice_good", "en_03_bob_empathy", "kept"]
+    assert finished == [(True, 2, 1)]
+
+
+def test_pools_that_keep_dying_record_the_unfinished_files_instead_of_a_traceback(tmp_path, stored_db,
+                                                                                  inbound_rubric, monkeypatch):
+    """Workers that die before they begin any file (a model that crashes while loading): two
+    pools are tried, then every file is recorded as failed with a reason to run it again."""
+    result, failures, scored, finished = _run_with_pool(
+        tmp_path, stored_db, inbound_rubric, monkeypatch, dies=lambda pool, job: "before it begins")
     assert [o.status for o in result.outcomes] == ["failed"] * 3
-    assert set(failures) == {f.stem for f in files}
-    assert all("worker process stopped unexpectedly" in r and "run the same command again" in r
-               for r in failures.values())
-    assert kept == [("kept",)]
-    assert finished == [(True, 3)]
+    assert set(failures) == {f.stem for f in FILES}
+    assert all(r.startswith(str(FILES[0].parent)) and "worker processes keep stopping unexpectedly" in r
+               and "run the same command again" in r for r in failures.values())
+    assert scored == ["kept"]
+    assert finished == [(True, 0, 3)]
+    assert _FakePool.started_pools == 2

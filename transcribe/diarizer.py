@@ -12,7 +12,6 @@ import os
 # pyannote.audio 4 sends usage telemetry unless told otherwise; call audio is confidential.
 os.environ["PYANNOTE_METRICS_ENABLED"] = "false"
 
-import atexit  # noqa: E402
 import warnings  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 
@@ -201,8 +200,12 @@ class Diarizer:
 _process_diarizer: Diarizer | None = None
 
 
-def _start_process_diarizer(options: DiarizationOptions) -> None:
+def _start_process_diarizer(options: DiarizationOptions, parent_pid: int | None = None) -> None:
     global _process_diarizer
+    from transcribe.lifecycle import start_helper_process
+
+    if parent_pid is not None:
+        start_helper_process(parent_pid)  # telemetry off; exits when the process that started it dies
     import torch
 
     torch.set_num_threads(os.cpu_count() or 1)
@@ -213,27 +216,41 @@ def _diarize_in_process(audio: np.ndarray, uri: str) -> Diarization:
     return _process_diarizer(audio, uri)
 
 
+def _shut_down(pool) -> None:
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 class DiarizerProcess:
     """A `Diarizer` living in its own process.
 
     PyTorch runs about twice as slow in a process where CTranslate2 (Whisper) has already
     computed (their two OpenMP runtimes contend), so diarization gets a process of its own.
     Falls back to an in-process `Diarizer` where a child process cannot be started.
+
+    The child is shut down by `close()`, when this object is dropped, and when the process that
+    owns it exits, whether by the interpreter's exit or as a multiprocessing worker (which skips
+    `atexit` and would otherwise wait for ever on a diarizer child that never ends). A child
+    whose owner is killed exits on its own.
     """
 
     def __init__(self, options: DiarizationOptions | None = None):
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
+        from multiprocessing import util
 
         self.options = options or DiarizationOptions()
         self._local: Diarizer | None = None
+        self._finalizer = None
         try:
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_process_diarizer, initargs=(self.options,))
+                                             initializer=_start_process_diarizer,
+                                             initargs=(self.options, os.getpid()))
+            # Runs on close(), on garbage collection, and at exit of this process: multiprocessing
+            # runs finalizers with an exit priority before it joins the children of a worker.
+            self._finalizer = util.Finalize(self, _shut_down, args=(self._pool,), exitpriority=10)
             self._pool.submit(int).result()  # start it now: model errors surface here
-            atexit.register(self.close)
         except (AssertionError, OSError):  # e.g. inside a daemonic process
-            self._pool = None
+            self.close()
             self._local = Diarizer(self.options)
 
     def __call__(self, audio: np.ndarray, uri: str = "call") -> Diarization:
@@ -242,7 +259,8 @@ class DiarizerProcess:
         return self._pool.submit(_diarize_in_process, np.asarray(audio, dtype=np.float32), uri).result()
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown()
-            self._pool = None
-            self._local = None
+        """Shut the child process down (waits for it to exit); safe to call more than once."""
+        if self._finalizer is not None:
+            self._finalizer()  # runs once
+            self._finalizer = None
+        self._pool = None

@@ -76,6 +76,9 @@ class Transcriber:
     def __init__(self, options: TranscriberOptions | None = None):
         from faster_whisper import WhisperModel
 
+        from transcribe.offline import switch_off_telemetry
+
+        switch_off_telemetry(load_runtime=True)  # before the Silero VAD (onnxruntime) first loads
         self.options = options or TranscriberOptions()
         device = _device(self.options.device)
         compute_type = self.options.compute_type
@@ -105,6 +108,13 @@ class Transcriber:
                 options = replace(options, device=self.options.device)
             self._diarizer = DiarizerProcess(options)
         return self._diarizer
+
+    def close(self) -> None:
+        """Release the diarizer's process (if one was started); the transcriber stays usable and
+        starts a new one when a mono call needs it."""
+        if self._diarizer is not None:
+            self._diarizer.close()
+            self._diarizer = None
 
     @property
     def embedder(self):
