@@ -241,7 +241,9 @@ def test_exports_of_a_mono_call(mono_scored):
 def test_call_page_shows_the_role_decision(mono_scored):
     work, db = mono_scored
     assert qa("report", "--db", str(db), "--out", str(work / "site"), cwd=work).returncode == 0
-    page = (work / "site" / "calls" / "Call01.html").read_text()
+    from reports.data import page_slug  # page names are case-safe slugs: "Call01" -> "call01--<hash>"
+
+    page = (work / "site" / "calls" / f"{page_slug('Call01')}.html").read_text()
     assert 'id="role-decision"' in page and "by phrases, confidence" in page
 
 
