@@ -6,6 +6,7 @@ imports these types and no stage imports another stage's internals.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from datetime import date
 from enum import Enum
 from typing import Any
 
@@ -51,7 +52,9 @@ class Turn:
 
 @dataclass(frozen=True)
 class SpeakerSpan:
-    """One stretch of speech by one speaker, as diarization found it (may overlap others)."""
+    """One stretch of speech by one speaker (seconds from the start of the call): what
+    diarization finds (spans may overlap; `transcribe.diarizer.Diarization` also keeps the
+    exclusive version) and what a transcript stores in `speaker_spans`."""
 
     start: float
     end: float
@@ -62,14 +65,42 @@ class SpeakerSpan:
 class RoleDecision:
     """Which speaker is the agent and how sure that is.
 
-    method: "channel" (stereo), "voiceprint" (enrolled agent voice), "phrases" (the rubric's
-    agent phrases, opening lines first), "first speaker" (no other evidence) or "single speaker".
+    method: "channel" (stereo: each party on its own channel), "labels" (an imported transcript
+    whose turns carry agent/customer roles), "voiceprint" (enrolled agent voice), "phrases" (the
+    rubric's agent phrases, opening lines first), "first speaker" (no other evidence) or
+    "single speaker".
     """
 
     agent_speaker: str | None
     method: str
     confidence: float
     detail: str = ""
+
+
+@dataclass
+class CallRecord:
+    """What is known about one call besides its words: the one record a metadata row (calls.csv),
+    an imported transcript's call fields and a stored call all are.
+
+    A record fills in along the way: a metadata row or a transcript file may leave `call_id` None
+    (no id stated: the batch gives one from the file name); the runner and the importer add the
+    call id, `file` (the recording or transcript file) and `content_hash` (SHA-256 of the file,
+    ``:n`` appended for the n-th call of a transcript list) before it is stored; scoring adds
+    `redactions`. `language` and `agent_channel` are what the call was transcribed with (from the
+    metadata, else the batch's options); the store keeps neither (the transcript holds the
+    language found). `line` is the row's line in calls.csv, for messages naming it.
+    """
+
+    call_id: str | None = None
+    file: str = ""
+    content_hash: str | None = None
+    agent: str | None = None
+    team: str | None = None
+    call_date: date | None = None
+    language: str | None = None
+    agent_channel: int | None = None
+    redactions: dict[str, int] | None = None  # kind -> count; None when redaction was off
+    line: int | None = None
 
 
 @dataclass
@@ -80,7 +111,7 @@ class Transcript:
     language: str
     duration: float
     language_probability: float | None = None
-    channels: int = 1
+    channels: int = 1  # of the recording: 1 mono, 2 stereo; 0 for an imported transcript (no audio)
     model: str = ""
     warnings: list[str] = field(default_factory=list)
     holds: list[tuple[float, float]] = field(default_factory=list)  # hold spans known from metadata

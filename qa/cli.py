@@ -229,23 +229,28 @@ def rescore(
     except StoreError as exc:
         _fail(str(exc))
     console.print(f"{result.scored} calls scored with {_show(rubric_obj.id)} version {rubric_obj.content_hash[:8]}, "
-                  f"{result.skipped} already scored with it", highlight=False)
+                  f"{result.skipped} already scored with it"
+                  + (f", {result.failed} failed (see `qa failures`)" if result.failed else ""), highlight=False)
 
 
 @app.command("import")
 def import_(
-    files: list[Path] = typer.Argument(..., help="Transcript files: our JSON format, WebVTT, or Harper Valley JSON."),
-    fmt: str = typer.Option("auto", "--format", "-f", help="auto, json, vtt or harper-valley."),
+    files: list[Path] = typer.Argument(..., help="Transcript files in a registered import format (shipped: our JSON format, WebVTT, Harper Valley JSON)."),
+    fmt: str = typer.Option("auto", "--format", "-f", help="auto (detected per file) or a registered import format (shipped: json, vtt, harper-valley)."),
     rubric: str = typer.Option("inbound_support", "--rubric", "-r", help="Rubric YAML file, or the name of a shipped rubric."),
     db: Path = DB_OPTION,
     language: Optional[str] = typer.Option(None, "--language", "-l", help="Language of transcripts that do not state one."),
     agent_speaker: list[str] = typer.Option([], "--agent-speaker", help="WebVTT speaker name(s) that are the agent."),
     no_redact: bool = typer.Option(False, "--no-redact", help="Keep card numbers, phone numbers, e-mails and IBANs."),
 ) -> None:
-    """Import existing transcripts (no audio) and score them like our own."""
+    """Import existing transcripts (no audio) and score them like our own: speakers without
+    agent/customer roles get them decided as in a mono recording."""
     from qa.importer import ImportRefused, import_transcripts
     from qa.store import Store, StoreError
+    from transcribe.importers import import_format_names
 
+    if fmt != "auto" and fmt not in import_format_names():
+        _fail(f"--format {fmt}: unknown import format (auto, {', '.join(import_format_names())})")
     rubric_obj, text = _load_rubric(rubric)
     try:
         with Store(db) as store:

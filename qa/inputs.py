@@ -17,6 +17,7 @@ stored under.
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 import posixpath
 from collections import Counter
@@ -24,7 +25,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from qa.metadata import CallMetadata, MetadataTable, as_table, file_key
+from qa.metadata import MetadataTable, as_table, file_key
+from qa_types import CallRecord
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm"}
 
@@ -49,11 +51,18 @@ class PlannedCall:
     path: Path
     name: str
     call_id: str
-    row: CallMetadata | None
+    row: CallRecord | None
 
     @property
-    def meta(self) -> CallMetadata:
-        return self.row or CallMetadata(file=self.name)
+    def meta(self) -> CallRecord:
+        """The metadata row, or an empty record naming the file when no row describes it."""
+        return self.row or CallRecord(file=self.name)
+
+
+def file_hash(path: Path) -> str:
+    """SHA-256 of a file's bytes: a recording's (or transcript file's) identity."""
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 def _real(path: str | Path) -> str:
@@ -207,9 +216,9 @@ def unique_ids(fixed: list[str | None], parts: list[tuple[tuple[str, ...], int]]
         current = ids()
 
 
-def match_rows(inputs: list[AudioInput], table: MetadataTable) -> list[CallMetadata | None]:
+def match_rows(inputs: list[AudioInput], table: MetadataTable) -> list[CallRecord | None]:
     """The metadata row of each input, or None."""
-    matched: list[CallMetadata | None] = [None] * len(inputs)
+    matched: list[CallRecord | None] = [None] * len(inputs)
     if not table.rows:
         return matched
     by_real: dict[str, list[int]] = {}
@@ -222,23 +231,23 @@ def match_rows(inputs: list[AudioInput], table: MetadataTable) -> list[CallMetad
     row_bare = Counter(posixpath.basename(file_key(row.file)) for row in table.rows)
     csv = table.path or "metadata"
 
-    def in_csv_folder(row: CallMetadata) -> list[int]:
+    def in_csv_folder(row: CallRecord) -> list[int]:
         return by_real.get(_real(table.folder / row.file), []) if table.folder is not None else []
 
-    def in_working_folder(row: CallMetadata) -> list[int]:
+    def in_working_folder(row: CallRecord) -> list[int]:
         return by_real.get(_real(row.file), [])
 
-    def under_argument(row: CallMetadata) -> list[int]:
+    def under_argument(row: CallRecord) -> list[int]:
         return by_name.get(file_key(row.file), [])
 
-    def by_bare_name(row: CallMetadata) -> list[int]:
+    def by_bare_name(row: CallRecord) -> list[int]:
         bare = posixpath.basename(file_key(row.file))
         hits = by_bare.get(bare, [])
         return hits if row_bare[bare] == 1 and len(hits) == 1 else []
 
     used: set[int] = set()
     for level in (in_csv_folder, in_working_folder, under_argument, by_bare_name):
-        claimed: dict[int, CallMetadata] = {}
+        claimed: dict[int, CallRecord] = {}
         for row in table.rows:
             if id(row) in used:
                 continue

@@ -1,4 +1,4 @@
-"""Call metadata from a CSV file (one row per recording).
+"""Call metadata from a CSV file (one row per recording), each row a `qa_types.CallRecord`.
 
 The header is read forgivingly: spaces around names are stripped, case is ignored and common
 names for a column are accepted where they are unambiguous (``agent_id`` or ``agent_name`` for
@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+
+from qa_types import CallRecord
 
 COLUMNS = ("file", "call_id", "agent", "team", "date", "language", "agent_channel")
 
@@ -38,20 +40,6 @@ class MetadataError(Exception):
     """The metadata file is unusable; the message names the file, row and fault."""
 
 
-@dataclass
-class CallMetadata:
-    """One row of calls.csv; any field may be missing. `line` is the row's line in the file."""
-
-    file: str
-    call_id: str | None = None
-    agent: str | None = None
-    team: str | None = None
-    call_date: date | None = None
-    language: str | None = None
-    agent_channel: int | None = None
-    line: int | None = None
-
-
 def file_key(value: str) -> str:
     """A `file` value normalised for comparison: forward slashes, no `./` or `a/../`."""
     return posixpath.normpath(value.strip().replace("\\", "/"))
@@ -65,7 +53,7 @@ class MetadataTable(Mapping):
     one row has that name; batch matching (relative paths first) is `qa.inputs.plan_calls`."""
 
     path: Path | None
-    rows: list[CallMetadata] = field(default_factory=list)
+    rows: list[CallRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -73,9 +61,9 @@ class MetadataTable(Mapping):
         """The folder `file` values are relative to."""
         return self.path.parent if self.path is not None else None
 
-    def _index(self) -> dict[str, CallMetadata]:
+    def _index(self) -> dict[str, CallRecord]:
         index = {file_key(row.file): row for row in self.rows}
-        names: dict[str, list[CallMetadata]] = {}
+        names: dict[str, list[CallRecord]] = {}
         for row in self.rows:
             names.setdefault(posixpath.basename(file_key(row.file)), []).append(row)
         for name, rows in names.items():
@@ -83,7 +71,7 @@ class MetadataTable(Mapping):
                 index.setdefault(name, rows[0])
         return index
 
-    def __getitem__(self, key: str) -> CallMetadata:
+    def __getitem__(self, key: str) -> CallRecord:
         return self._index()[file_key(str(key))]
 
     def __iter__(self) -> Iterator[str]:
@@ -97,7 +85,7 @@ class MetadataTable(Mapping):
 
 
 def as_table(metadata: Mapping | None) -> MetadataTable:
-    """A MetadataTable from what a caller gives: a table, a plain {file: CallMetadata} dict, or None."""
+    """A MetadataTable from what a caller gives: a table, a plain {file: CallRecord} dict, or None."""
     if metadata is None:
         return MetadataTable(path=None)
     if isinstance(metadata, MetadataTable):
@@ -161,8 +149,8 @@ def read_metadata(path: str | Path) -> MetadataTable:
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise MetadataError(f"{path}: cannot read metadata ({exc})") from None
     table = MetadataTable(path=path, warnings=warnings)
-    by_file: dict[str, CallMetadata] = {}
-    by_id: dict[str, CallMetadata] = {}
+    by_file: dict[str, CallRecord] = {}
+    by_id: dict[str, CallRecord] = {}
     for line, values in raw_rows:
         extra = [v for v in values[len(header):] if v.strip()]
         if extra:
@@ -190,7 +178,7 @@ def _date(text: str) -> date:
         return datetime.fromisoformat(text).date()  # a timestamp: its day
 
 
-def _parse_row(path: Path, line: int, row: dict[str, str]) -> CallMetadata:
+def _parse_row(path: Path, line: int, row: dict[str, str]) -> CallRecord:
     def value(name: str) -> str | None:
         v = (row.get(name) or "").strip()
         return v or None
@@ -204,7 +192,7 @@ def _parse_row(path: Path, line: int, row: dict[str, str]) -> CallMetadata:
     channel = value("agent_channel")
     if channel is not None and channel not in ("0", "1"):
         raise MetadataError(f"{path}:{line}: agent_channel must be 0 or 1, not '{channel}'")
-    return CallMetadata(
+    return CallRecord(
         file=value("file"),
         call_id=value("call_id"),
         agent=value("agent"),

@@ -1,14 +1,15 @@
 """Batch runner: files -> transcripts -> scorecards -> store, one call at a time.
 
-A file that cannot be processed is recorded as failed with its reason and the batch goes on.
-A model that cannot be loaded stops the batch with one ModelError (calls already stored stay).
+Transcription runs here or in a pool of worker processes; each transcript goes through the one
+call-scoring path (`qa.scoring_service.CallScoring`: redact, decide roles, score, store in one
+transaction). A file that cannot be processed is recorded as failed with its reason and the batch
+goes on. A model that cannot be loaded stops the batch with one ModelError, a database that cannot
+be written with one StoreError (calls already stored stay).
 """
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import os
-import time
 import uuid
 from collections import deque
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -19,33 +20,20 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.inputs import PlannedCall, find_inputs, plan_calls
-from qa.metadata import CallMetadata
-from qa.store import CallInfo, Store, StoreError
-from qa_types import Scorecard, Transcript
-from scoring import Rubric, RubricScorer
-from scoring.roles import decide_roles
+from qa.inputs import PlannedCall, file_hash, find_inputs, plan_calls
+from qa.scoring_service import CallOutcome, CallScoring
+from qa.store import Store
+from qa_types import CallRecord, Transcript
+from scoring import Rubric
 from transcribe import AudioError, Transcriber, TranscriberOptions
 from transcribe.errors import ModelError
 from transcribe.lifecycle import start_helper_process
 from transcribe.model import resolve_model
-from transcribe.redact import redact
+
+__all__ = ["AUDIO_SUFFIXES", "BatchResult", "BatchRunner", "BatchSettings", "CallOutcome", "Job", "default_workers",
+           "file_hash", "find_audio", "load_transcriber"]
 
 AUDIO_SUFFIXES = {".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".aac", ".wma", ".webm"}
-
-
-@dataclass
-class CallOutcome:
-    """What happened to one file in a batch."""
-
-    file: str
-    call_id: str
-    status: str  # "scored", "skipped" or "failed"
-    scorecard: Scorecard | None = None
-    agent: str | None = None
-    language: str | None = None
-    reason: str = ""
-    audio_s: float = 0.0
 
 
 @dataclass
@@ -64,12 +52,6 @@ def find_audio(paths: Iterable[str | Path], warn: Callable[[str], None] | None =
     return [found.path for found in find_inputs(paths, warn)]
 
 
-def file_hash(path: Path) -> str:
-    """SHA-256 of a file's bytes: a recording's identity."""
-    with path.open("rb") as fh:
-        return hashlib.file_digest(fh, "sha256").hexdigest()
-
-
 @dataclass
 class BatchSettings:
     """How a batch is run."""
@@ -85,14 +67,13 @@ class BatchRunner:
     """Scores files into a store with one rubric; the Whisper model is loaded on first need."""
 
     def __init__(self, store: Store, rubric: Rubric, rubric_text: str, settings: BatchSettings,
-                 metadata: dict[str, CallMetadata] | None = None):
+                 metadata: dict[str, CallRecord] | None = None):
         self.store = store
         self.rubric = rubric
-        self.scorer = RubricScorer(rubric)
+        self.scoring = CallScoring(store, rubric, rubric_text)
         self.settings = settings
         self.metadata = metadata or {}
         self._transcriber: Transcriber | None = None
-        store.save_rubric(rubric, rubric_text)
 
     @property
     def transcriber(self) -> Transcriber:
@@ -145,31 +126,26 @@ class BatchRunner:
     def model_name(self) -> str:
         return self.settings.transcriber.model or "base"
 
-    def _metadata_for(self, path: Path) -> CallMetadata:
-        """The metadata of a file scored on its own (a batch matches all its files at once)."""
-        return plan_calls([path], self.metadata)[0].meta
-
     def _prepare(self, call: "PlannedCall | Path", run_id: str) -> "Job | CallOutcome":
         """What to transcribe for a file, or its outcome when it is skipped or cannot be read."""
         if not isinstance(call, PlannedCall):
             call = plan_calls([call], self.metadata)[0]
         path, meta, call_id = call.path, call.meta, call.call_id
+        record = replace(meta, call_id=call_id, file=str(path), language=meta.language or self.settings.language,
+                         agent_channel=meta.agent_channel if meta.agent_channel is not None
+                         else self.settings.agent_channel)
         try:
             if not path.is_file():
                 raise AudioError(f"{path}: file not found")
-            content_hash = file_hash(path)
+            record = replace(record, content_hash=file_hash(path))
         except (AudioError, OSError) as exc:
             reason = str(exc) if isinstance(exc, AudioError) else f"{path}: cannot read ({exc.strerror or exc})"
-            self.store.record_failure(str(path), call_id, reason, run_id)
-            return CallOutcome(file=str(path), call_id=call_id, status="failed", agent=meta.agent, reason=reason)
+            return self.scoring.fail(record, reason, run_id=run_id)
         if not self.settings.force and self.store.scored_hash(call_id, self.rubric.content_hash,
-                                                              self.model_name) == content_hash:
+                                                              self.model_name) == record.content_hash:
             return CallOutcome(file=str(path), call_id=call_id, status="skipped", agent=meta.agent,
                                reason="already scored with this rubric and model")
-        return Job(path=path, call_id=call_id, meta=meta, content_hash=content_hash,
-                   language=meta.language or self.settings.language,
-                   agent_channel=meta.agent_channel if meta.agent_channel is not None else self.settings.agent_channel,
-                   voiceprint=self.store.voiceprint(meta.agent))
+        return Job(path=path, record=record, voiceprint=self.store.voiceprint(meta.agent))
 
     def _transcribe_here(self, job: "Job") -> "Transcript | Exception":
         try:
@@ -271,9 +247,7 @@ class BatchRunner:
         """A file whose worker died twice while transcribing it: recorded as failed."""
         reason = (f"{job.path}: not transcribed: the transcription worker process died twice while "
                   "transcribing this file (killed, for example for lack of memory, or crashed)")
-        self.store.record_failure(str(job.path), job.call_id, reason, run_id, agent=job.meta.agent)
-        done(CallOutcome(file=str(job.path), call_id=job.call_id, status="failed", agent=job.meta.agent,
-                         reason=reason))
+        done(self.scoring.fail(job.record, reason, run_id=run_id))
 
     def _record_broken_pool(self, exc: BrokenProcessPool, jobs: list["Job"], run_id: str,
                             done: Callable[[CallOutcome], None]) -> None:
@@ -283,38 +257,17 @@ class BatchRunner:
         reason = ("not transcribed: transcription worker processes keep stopping unexpectedly "
                   f"({exc or 'no reason given'}); run the same command again to retry")
         for job in jobs:
-            outcome = CallOutcome(file=str(job.path), call_id=job.call_id, status="failed",
-                                  agent=job.meta.agent, reason=f"{job.path}: {reason}")
-            self.store.record_failure(outcome.file, job.call_id, outcome.reason, run_id, agent=job.meta.agent)
-            done(outcome)
+            done(self.scoring.fail(job.record, f"{job.path}: {reason}", run_id=run_id))
 
     def _finish(self, job: "Job", transcribed: "Transcript | Exception", run_id: str) -> CallOutcome:
-        """Redact, score and store one transcript (one transaction); failures are recorded."""
-        outcome = CallOutcome(file=str(job.path), call_id=job.call_id, status="failed", agent=job.meta.agent)
-        try:
-            if isinstance(transcribed, Exception):
-                raise transcribed
-            transcript, redactions = transcribed, None
-            if self.settings.redact:
-                transcript, redactions = redact(transcript)
-            transcript = decide_roles(transcript, self.scorer)
-            scorecard = self.scorer.score(transcript)
-            info = CallInfo(call_id=job.call_id, file=str(job.path), content_hash=job.content_hash,
-                            agent=job.meta.agent, team=job.meta.team, call_date=job.meta.call_date,
-                            redactions=redactions)
-            self.store.save_call(info, transcript, scorecard, run_id)
-            outcome.status, outcome.scorecard = "scored", scorecard
-            outcome.language, outcome.audio_s = transcript.language, transcript.duration
-            outcome.reason = "; ".join(transcript.warnings)
-        except StoreError:  # the database cannot be written (disk full): the batch stops with this line
-            raise
-        except AudioError as exc:
-            outcome.reason = str(exc)
-            self.store.record_failure(str(job.path), job.call_id, outcome.reason, run_id, agent=job.meta.agent)
-        except Exception as exc:  # one bad file must not stop the batch
-            outcome.reason = f"{job.path}: could not be processed ({type(exc).__name__}: {exc})"
-            self.store.record_failure(str(job.path), job.call_id, outcome.reason, run_id, agent=job.meta.agent)
-        return outcome
+        """One transcript through `CallScoring.score` (redact, decide roles, score, store in one
+        transaction), or the file's failure when it could not be transcribed."""
+        if isinstance(transcribed, AudioError):
+            return self.scoring.fail(job.record, str(transcribed), run_id=run_id)
+        if isinstance(transcribed, Exception):
+            return self.scoring.fail(job.record, f"{job.path}: could not be processed "
+                                                 f"({type(transcribed).__name__}: {transcribed})", run_id=run_id)
+        return self.scoring.score(job.record, transcribed, run_id=run_id, redact=self.settings.redact)
 
     def score_file(self, path: Path, run_id: str) -> CallOutcome:
         """Transcribe, score and store one file in this process; failures are recorded, not raised."""
@@ -326,15 +279,16 @@ class BatchRunner:
 
 @dataclass
 class Job:
-    """A file to transcribe, with what its metadata says."""
+    """A file to transcribe: its path, its call record (call id, content hash, metadata, and the
+    language and agent channel it is transcribed with) and its agent's enrolled voiceprint."""
 
     path: Path
-    call_id: str
-    meta: CallMetadata
-    content_hash: str
-    language: str | None
-    agent_channel: int
+    record: CallRecord
     voiceprint: list[float] | None = None
+
+    @property
+    def call_id(self) -> str:
+        return self.record.call_id
 
 
 def load_transcriber(options: TranscriberOptions) -> Transcriber:
@@ -385,7 +339,7 @@ def _release_worker_model() -> None:
 
 def _transcribe(transcriber: Transcriber, job: Job) -> Transcript:
     voiceprint = np.asarray(job.voiceprint, dtype=np.float32) if job.voiceprint else None
-    return transcriber.transcribe(job.path, language=job.language, agent_channel=job.agent_channel,
+    return transcriber.transcribe(job.path, language=job.record.language, agent_channel=job.record.agent_channel,
                                   voiceprint=voiceprint)
 
 

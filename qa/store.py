@@ -21,13 +21,13 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
 from qa.store_read import ReadModel, _first_line, _identifier
-from qa_types import Role, RoleDecision, Scorecard, SpeakerSpan, Transcript, Turn, Word, to_plain
+from qa_types import CallRecord, Role, RoleDecision, Scorecard, SpeakerSpan, Transcript, Turn, Word, to_plain
 from scoring.rubric import Rubric
 
 SCHEMA = """
@@ -225,17 +225,7 @@ class StoreError(Exception):
     """The database cannot be opened or written; the message says which file and why."""
 
 
-@dataclass
-class CallInfo:
-    """What is known about a call besides its audio."""
-
-    call_id: str
-    file: str
-    content_hash: str
-    agent: str | None = None
-    team: str | None = None
-    call_date: date | None = None
-    redactions: dict[str, int] | None = None  # kind -> count; None when redaction was off
+CallInfo = CallRecord  # the name callers of the store used before the record type was shared
 
 
 @dataclass
@@ -413,9 +403,14 @@ class Store(ReadModel):
             self._insert("criteria", ("rubric_hash", "position", "section_id", "section_name", "criterion_id",
                                       "name", "points", "critical", "coaching"), [list(r) for r in rows])
 
-    def save_call(self, info: CallInfo, transcript: Transcript, scorecard: Scorecard | None,
+    def save_call(self, info: CallRecord, transcript: Transcript, scorecard: Scorecard | None,
                   run_id: str | None = None) -> None:
-        """Write one call's transcript and scorecard in one transaction, replacing earlier rows."""
+        """Write one call's record, transcript and scorecard in one transaction, replacing earlier
+        rows. ValueError when the record lacks its call id, file or content hash."""
+        missing = [name for name in ("call_id", "file", "content_hash") if not getattr(info, name)]
+        if missing:
+            raise ValueError(f"call record {info.call_id or info.file!r} cannot be stored without "
+                             f"{' and '.join(missing)}")
         with self._transaction():
             self._write_transcript(info, transcript)
             if scorecard is not None:
@@ -587,7 +582,7 @@ class Store(ReadModel):
         self.fault = self.fault or error
         return error
 
-    def _write_transcript(self, info: CallInfo, t: Transcript) -> None:
+    def _write_transcript(self, info: CallRecord, t: Transcript) -> None:
         for table in ("turns", "speaker_spans", "calls"):
             self.con.execute(f"DELETE FROM {table} WHERE call_id = ?", [info.call_id])
         role = t.role_decision
@@ -662,8 +657,9 @@ class Store(ReadModel):
         The application reads through the named methods, so table and column names stay here."""
         return self._rows(sql, params)
 
-    def load_transcripts(self, call_ids: list[str] | None = None) -> list[tuple[CallInfo, Transcript]]:
-        """Stored calls (all, or those in `call_ids`) with their transcripts, in three queries."""
+    def load_transcripts(self, call_ids: list[str] | None = None) -> list[tuple[CallRecord, Transcript]]:
+        """Stored calls (all, or those in `call_ids`) with their transcripts, in three queries. A
+        record's language is the stored transcript's; redactions and agent_channel are not read."""
         where, params = ("WHERE list_contains(?, call_id)", [call_ids]) if call_ids is not None else ("", [])
         calls = self._rows(f"SELECT * FROM calls {where} ORDER BY call_id", params)
         turns: dict[str, list[Turn]] = {}
@@ -681,8 +677,8 @@ class Store(ReadModel):
             spans.setdefault(call_id, []).append(SpeakerSpan(start, end, speaker))
         out = []
         for c in calls:
-            info = CallInfo(call_id=c["call_id"], file=c["file"], content_hash=c["content_hash"],
-                            agent=c["agent"], team=c["team"], call_date=c["call_date"])
+            info = CallRecord(call_id=c["call_id"], file=c["file"], content_hash=c["content_hash"],
+                              agent=c["agent"], team=c["team"], call_date=c["call_date"], language=c["language"])
             transcript = Transcript(turns=turns.get(c["call_id"], []), language=c["language"],
                                     duration=c["duration_s"], language_probability=c["language_probability"],
                                     channels=c["channels"], model=c["model"], warnings=json.loads(c["warnings"] or "[]"),

@@ -1,9 +1,14 @@
-"""Which diarized speaker of a mono call is the agent.
+"""Which speaker of a call is the agent.
 
-In order: an enrolled agent voiceprint that one speaker clearly matches; else the rubric's
-own agent phrases (whoever says the opening lines first gets extra weight, then every agent
-phrase counts); else the first speaker. The decision and its confidence travel with the
-transcript into the database and the reports.
+A call whose turns already carry roles keeps them: a stereo recording (each party on its own
+channel, method "channel") or an imported transcript with agent/customer labels ("labels"); a
+warning is added when the rubric's agent phrases clearly come from the customer's side. A call
+without roles (a diarized mono recording, an imported transcript whose speakers are only names
+such as "A" and "B") gets them decided, in order: an enrolled agent voiceprint that one speaker
+clearly matches; else the rubric's own agent phrases (whoever says the opening lines first gets
+extra weight, then every agent phrase counts); else the first speaker. One speaker alone is
+taken as the agent. The decision and its confidence travel with the transcript into the
+database and the reports.
 """
 from __future__ import annotations
 
@@ -81,32 +86,46 @@ def _by_phrases(transcript: Transcript, scorer: RubricScorer) -> RoleDecision | 
 SWAPPED_CONFIDENCE = 0.7  # share of the agent-phrase evidence the customer's channel must hold
 
 
-def _swapped_channels_warning(transcript: Transcript, scorer: RubricScorer) -> str | None:
-    """A warning when the rubric's agent phrases clearly come from the customer's channel of a
-    stereo call (opening lines first), i.e. the agent channel in the metadata is likely wrong."""
-    by_channel = _by_phrases(transcript, scorer)
+def _swapped_roles_warning(transcript: Transcript, scorer: RubricScorer, imported: bool) -> str | None:
+    """A warning when the rubric's agent phrases clearly come from the customer's side (opening
+    lines first): on a stereo call the agent channel in the metadata is likely wrong, on an
+    imported transcript its role labels."""
+    by_phrases = _by_phrases(transcript, scorer)
     speaker_roles = {t.speaker: t.role for t in transcript.turns}
-    if (by_channel is None or speaker_roles.get(by_channel.agent_speaker) is not Role.CUSTOMER
-            or by_channel.confidence < SWAPPED_CONFIDENCE):
+    if (by_phrases is None or speaker_roles.get(by_phrases.agent_speaker) is not Role.CUSTOMER
+            or by_phrases.confidence < SWAPPED_CONFIDENCE):
         return None
+    if imported:
+        return (f"roles may be swapped: the agent's phrases come from the speaker labelled customer "
+                f"({by_phrases.detail}); check the transcript's role labels")
     return (f"channels may be swapped: the agent's phrases come from the customer's channel "
-            f"({by_channel.detail}); check the call's agent_channel")
+            f"({by_phrases.detail}); check the call's agent_channel")
+
+
+def _labelled_agent(transcript: Transcript) -> str:
+    """The speaker label(s) of the agent's turns, for the decision record."""
+    names = dict.fromkeys(t.speaker for t in transcript.turns if t.role is Role.AGENT)
+    return ", ".join(names) or Role.AGENT.value
 
 
 def decide_roles(transcript: Transcript, scorer: RubricScorer) -> Transcript:
-    """`transcript` with turn roles set and `role_decision` filled in."""
+    """`transcript` with turn roles set and `role_decision` filled in (unchanged when it already
+    has a decision, or has no turns). Turns that carry roles keep them."""
     if transcript.role_decision is not None:
         return transcript
     speakers = transcript.speakers
     if any(turn.role is not Role.UNKNOWN for turn in transcript.turns):
-        decision = RoleDecision("agent", "channel", 1.0, "stereo: agent and customer on their own channels")
-        warning = _swapped_channels_warning(transcript, scorer)
+        imported = transcript.channels == 0  # no audio: the roles are the transcript's labels
+        decision = (RoleDecision(_labelled_agent(transcript), "labels", 1.0,
+                                 "roles as labelled in the imported transcript") if imported else
+                    RoleDecision("agent", "channel", 1.0, "stereo: agent and customer on their own channels"))
+        warning = _swapped_roles_warning(transcript, scorer, imported)
         return replace(transcript, role_decision=decision,
                        warnings=transcript.warnings + ([warning] if warning else []))
     if not speakers:
         return transcript
     if len(speakers) == 1:
-        decision = RoleDecision(speakers[0], "single speaker", 0.5, "only one voice found; taken as the agent")
+        decision = RoleDecision(speakers[0], "single speaker", 0.5, "only one speaker found; taken as the agent")
     else:
         decision = (_by_voice(transcript.voice_similarity)
                     or _by_phrases(transcript, scorer)

@@ -48,7 +48,7 @@ def test_json_format_and_its_errors(tmp_path):
             "turns": [{"role": "agent", "start": 0.5, "end": 3, "text": "Спасибо за звонок, чем могу помочь?"}]}
     (tmp_path / "j1.json").write_text(json.dumps(good, ensure_ascii=False))
     call = read_transcripts(tmp_path / "j1.json")[0]
-    assert call.call_id == "j1" and call.agent == "alice" and call.transcript.language == "ru"
+    assert call.record.call_id == "j1" and call.record.agent == "alice" and call.transcript.language == "ru"
     bad = dict(good, turns=[{"role": "boss", "start": 0, "end": 1, "text": "x"}])
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     with pytest.raises(TranscriptImportError,

@@ -12,7 +12,8 @@ import pytest
 
 from qa import runner as runner_module
 from qa.runner import BatchRunner, BatchSettings
-from qa.store import CallInfo, Store
+from qa.store import Store
+from qa_types import CallRecord
 from scoring import RubricScorer
 from tests.builders import transcript
 from tests.conftest import EXAMPLES, qa
@@ -29,7 +30,7 @@ def stored_db(tmp_path, inbound_rubric):
     t = transcript(GOOD_CALL)
     with Store(db) as store:
         store.save_rubric(inbound_rubric, "yaml text")
-        store.save_call(CallInfo(call_id="kept", file="kept.wav", content_hash="h1", agent="alice"), t,
+        store.save_call(CallRecord(call_id="kept", file="kept.wav", content_hash="h1", agent="alice"), t,
                         RubricScorer(inbound_rubric).score(t))
     return db
 

@@ -1,10 +1,9 @@
 """Word attribution from diarization and the agent decision, on constructed data (no models)."""
 from __future__ import annotations
 
-from qa_types import Role, Transcript, Word
+from qa_types import Role, SpeakerSpan, Transcript, Word
 from scoring import RubricScorer
 from scoring.roles import decide_roles
-from transcribe.diarizer import SpeakerSegment
 from transcribe.speakers import attribute_words, sentences
 from transcribe.turns import words_to_turns
 
@@ -20,7 +19,7 @@ def _words(spec: str, start: float = 0.0, step: float = 0.4) -> list[Word]:
 def test_sentence_votes_fix_a_word_on_the_wrong_side_of_a_boundary():
     words = _words("Could you verify the settings?") + _words("Of course, my username is user101.", start=2.0)
     # diarization switches speaker 0.3 s late: "Of" falls inside S1's segment
-    segments = [SpeakerSegment(0.0, 2.3, "S1"), SpeakerSegment(2.3, 5.0, "S2")]
+    segments = [SpeakerSpan(0.0, 2.3, "S1"), SpeakerSpan(2.3, 5.0, "S2")]
     attributed = attribute_words(words, segments)
     assert [w.speaker for w in attributed[:5]] == ["S1"] * 5
     assert [w.speaker for w in attributed[5:]] == ["S2"] * 6
@@ -28,7 +27,7 @@ def test_sentence_votes_fix_a_word_on_the_wrong_side_of_a_boundary():
 
 def test_words_outside_every_segment_take_the_nearest_speaker():
     words = _words("hello there.", start=10.0)
-    attributed = attribute_words(words, [SpeakerSegment(0.0, 2.0, "S1"), SpeakerSegment(11.2, 14.0, "S2")])
+    attributed = attribute_words(words, [SpeakerSpan(0.0, 2.0, "S1"), SpeakerSpan(11.2, 14.0, "S2")])
     assert {w.speaker for w in attributed} == {"S2"}
 
 

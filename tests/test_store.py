@@ -11,8 +11,8 @@ import sys
 import duckdb
 import pytest
 
-from qa.store import CallInfo, Store, StoreError
-from qa_types import to_plain
+from qa.store import Store, StoreError
+from qa_types import CallRecord, to_plain
 from scoring import RubricScorer
 from tests.builders import transcript
 from tests.test_scoring_engine import GOOD_CALL
@@ -31,7 +31,7 @@ def scored(inbound_rubric):
 
 def test_saving_a_call_twice_replaces_it(tmp_path, inbound_rubric, scored):
     t, card = scored
-    info = CallInfo(call_id="c1", file="c1.wav", content_hash="h1", agent="alice")
+    info = CallRecord(call_id="c1", file="c1.wav", content_hash="h1", agent="alice")
     with Store(tmp_path / "qa.duckdb") as store:
         store.save_rubric(inbound_rubric, "yaml text")
         store.save_call(info, t, card)
@@ -45,7 +45,7 @@ def test_saving_a_call_twice_replaces_it(tmp_path, inbound_rubric, scored):
 
 def test_failed_write_leaves_previous_rows(tmp_path, inbound_rubric, scored, monkeypatch):
     t, card = scored
-    info = CallInfo(call_id="c1", file="c1.wav", content_hash="h1")
+    info = CallRecord(call_id="c1", file="c1.wav", content_hash="h1")
     with Store(tmp_path / "qa.duckdb") as store:
         store.save_call(info, t, card)
         before = store.query("SELECT score FROM scorecards")
@@ -55,7 +55,7 @@ def test_failed_write_leaves_previous_rows(tmp_path, inbound_rubric, scored, mon
 
         monkeypatch.setattr(store, "_write_scorecards", boom)
         with pytest.raises(RuntimeError):
-            store.save_call(CallInfo(call_id="c1", file="c1.wav", content_hash="h2"), t, card)
+            store.save_call(CallRecord(call_id="c1", file="c1.wav", content_hash="h2"), t, card)
         assert store.query("SELECT content_hash FROM calls") == [{"content_hash": "h1"}]
         assert store.query("SELECT score FROM scorecards") == before
         assert len(store.query("SELECT * FROM turns")) == len(t.turns)
@@ -64,7 +64,7 @@ def test_failed_write_leaves_previous_rows(tmp_path, inbound_rubric, scored, mon
 def test_evidence_rows_keep_times(tmp_path, scored):
     t, card = scored
     with Store(tmp_path / "qa.duckdb") as store:
-        store.save_call(CallInfo(call_id="c1", file="c1.wav", content_hash="h1"), t, card)
+        store.save_call(CallRecord(call_id="c1", file="c1.wav", content_hash="h1"), t, card)
         rows = store.query("SELECT quote, role, start_s, end_s FROM evidence WHERE criterion_id = ? "
                            "ORDER BY evidence_index", ["greeting"])
     assert rows[0]["quote"] == "Thank you for calling" and rows[0]["role"] == "agent"
@@ -77,8 +77,8 @@ def test_call_metrics_are_json_that_sql_reads(tmp_path, scored):
     t, card = scored
     assert card.metrics is not None and card.metrics.talk_s["agent"] > 0
     with Store(tmp_path / "qa.duckdb") as store:
-        store.save_call(CallInfo(call_id="c1", file="c1.wav", content_hash="h1"), t, card)
-        store.save_call(CallInfo(call_id="c2", file="c2.wav", content_hash="h2"), t,
+        store.save_call(CallRecord(call_id="c1", file="c1.wav", content_hash="h1"), t, card)
+        store.save_call(CallRecord(call_id="c2", file="c2.wav", content_hash="h2"), t,
                         dataclasses.replace(card, metrics=None))
         rows = store.query("""
             SELECT call_id, typeof(metrics) AS type, (metrics->>'duration_s')::DOUBLE AS duration,
@@ -100,7 +100,7 @@ def test_reports_read_typed_rows(tmp_path, inbound_rubric, scored):
     t, card = scored
     with Store(tmp_path / "qa.duckdb") as store:
         store.save_rubric(inbound_rubric, "yaml text")
-        store.save_call(CallInfo(call_id="c1", file="c1.wav", content_hash="h1", agent="alice", team="t1"), t, card)
+        store.save_call(CallRecord(call_id="c1", file="c1.wav", content_hash="h1", agent="alice", team="t1"), t, card)
     with Store(tmp_path / "qa.duckdb", read_only=True) as store:
         version = store.rubric_version()
         assert version["rubric_hash"] == inbound_rubric.content_hash and version["rubric_id"] == inbound_rubric.id

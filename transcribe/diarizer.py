@@ -17,6 +17,8 @@ from dataclasses import dataclass, field  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from qa_types import SpeakerSpan  # noqa: E402
+
 OFFLINE = "offline"
 SAMPLE_RATE = 16_000
 
@@ -52,20 +54,13 @@ class DiarizationOptions:
             raise ValueError("speaker bounds need 1 <= min_speakers <= max_speakers")
 
 
-@dataclass(frozen=True)
-class SpeakerSegment:
-    start: float
-    end: float
-    speaker: str
-
-
 @dataclass
 class Diarization:
-    """Speaker segments (overlaps allowed), the exclusive version (one speaker at a time)
+    """Speaker spans (overlaps allowed), the exclusive version (one speaker at a time)
     and, when the pipeline gives them, one embedding per speaker."""
 
-    segments: list[SpeakerSegment]
-    exclusive: list[SpeakerSegment]
+    segments: list[SpeakerSpan]
+    exclusive: list[SpeakerSpan]
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
@@ -141,9 +136,9 @@ def build_pipeline(options: DiarizationOptions):
     return pipeline
 
 
-def _segments(annotation, names: dict[str, str]) -> list[SpeakerSegment]:
+def _segments(annotation, names: dict[str, str]) -> list[SpeakerSpan]:
     return [
-        SpeakerSegment(round(turn.start, 3), round(turn.end, 3), names[str(label)])
+        SpeakerSpan(round(turn.start, 3), round(turn.end, 3), names[str(label)])
         for turn, _, label in annotation.itertracks(yield_label=True)
     ]
 

@@ -1,7 +1,13 @@
-"""Transcripts a contact centre already has -> `Transcript`, scored like our own.
+"""Transcripts a contact centre already has -> `Transcript` plus `CallRecord`, scored like our own.
 
-Formats:
-- ``json``: our documented format (one call, or a list of calls)::
+Each format is one reader in the `import_formats` registry, decorated with
+``@import_format("name", detect=..., order=...)`` here, or, from another package, an entry point
+in the group ``callqa_import_formats`` naming an `ImportFormat`. A reader takes
+``(path, language, agent_names)`` and gives the file's calls, each an `ImportedCall` or a
+`BadCall`; ``--format auto`` tries the formats' ``detect(path, head)`` in ``order`` (lower first)
+on the file's name and first 4096 characters. Formats here:
+
+- ``json``: our documented format (one call, or a list of calls); what no other format claims::
 
       {"call_id": "c1", "agent": "alice", "team": "t1", "date": "2026-11-02", "language": "en",
        "duration": 61.5,
@@ -9,10 +15,14 @@ Formats:
 
   ``role`` is agent, customer or unknown; ``speaker``, ``duration`` and the call fields are optional.
   ``"holds": [[start, end], ...]`` gives hold periods the phone system recorded.
-- ``vtt``: WebVTT with speaker tags (``<v Agent>...``) or ``Name: text`` cues; speaker names
-  map to roles (agent/csr/representative -> agent, customer/caller/client -> customer).
+- ``vtt``: WebVTT (a ``.vtt`` file) with speaker tags (``<v Agent>...``) or ``Name: text`` cues;
+  speaker names map to roles (agent/csr/representative -> agent, customer/caller/client ->
+  customer, ``--agent-speaker`` names -> agent); other names keep an unknown role.
 - ``harper-valley``: Gridspace/Stanford Harper Valley transcript JSON (``segments`` with
   ``speaker_role``, ``offset_ms``, ``duration_ms``, ``transcript``).
+
+Turns whose role is unknown (speakers "A" and "B") are not guessed here: the importer has the
+call's roles decided like a mono recording's (`scoring.roles`).
 
 Every call is checked before it is used: times are finite, non-negative seconds, a turn (hold,
 cue, segment) does not end before it starts nor after the call's ``duration`` when one is given,
@@ -26,16 +36,18 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Annotated, Any
 
+import catalogue
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError,
                       field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
-from qa_types import Role, Transcript, Turn
+from qa_types import CallRecord, Role, Transcript, Turn
 from transcribe.errors import AudioError
 
 AGENT_NAMES = {"agent", "csr", "rep", "representative", "operator", "advisor"}
@@ -54,16 +66,21 @@ class TranscriptImportError(AudioError):
 
 @dataclass
 class ImportedCall:
-    """One call read from a transcript file. `where` names it (the file, or ``file[n]``);
-    `id_given` says whether the file states its call id (else it comes from the file name)."""
+    """One call read from a transcript file: its `record` (the call fields the file states;
+    `file` is the transcript file, `call_id` None when the file states no id), its `transcript`,
+    `where` naming it in messages (the file, or ``file[n]`` for the n-th call of a list) and
+    `default_id`, the id it is given from the file name when the file states none."""
 
-    call_id: str
+    record: CallRecord
     transcript: Transcript
-    agent: str | None = None
-    team: str | None = None
-    call_date: date | None = None
-    where: str = ""
-    id_given: bool = True
+    where: str
+    default_id: str
+
+    @property
+    def call_id(self) -> str:
+        """The id the file gives the call: the one it states, else `default_id` (the importer
+        takes in parent folders where two files' names would give one id)."""
+        return self.record.call_id or self.default_id
 
 
 @dataclass
@@ -74,6 +91,57 @@ class BadCall:
     where: str
     call_id: str
     reason: str
+
+
+# -- the registry ----------------------------------------------------------------------------
+
+Reader = Callable[[Path, "str | None", "frozenset[str]"], "list[ImportedCall | BadCall]"]
+
+import_formats = catalogue.create("callqa", "import_formats", entry_points=True)
+DETECT_CHARS = 4096  # how much of a file `detect` sees
+
+
+@dataclass(frozen=True)
+class ImportFormat:
+    """A transcript format `qa import` reads.
+
+    name: the ``--format`` value.
+    read: ``(path, language, agent_names) -> [ImportedCall | BadCall, ...]``: the file's calls;
+        `language` is ``--language`` (for files that state none), `agent_names` the
+        ``--agent-speaker`` names (speaker names that are the agent). Raises
+        TranscriptImportError (one line naming the file) when the file as a whole is unreadable.
+    detect: ``(path, head) -> bool``, whether ``--format auto`` takes a file (its path and first
+        DETECT_CHARS characters) to be in this format; None: only chosen by name.
+    order: formats are tried by ``--format auto`` in this order (lower first, ties by name).
+    """
+
+    name: str
+    read: Reader
+    detect: Callable[[Path, str], bool] | None = None
+    order: int = 50
+
+
+def import_format(name: str, *, detect: Callable[[Path, str], bool] | None = None,
+                  order: int = 50) -> Callable[[Reader], Reader]:
+    """Decorator: register a reader as the import format `name` (see `ImportFormat`). A name
+    registered twice is an error."""
+    def register(read: Reader) -> Reader:
+        if catalogue.check_exists(*import_formats.namespace, name):
+            raise ValueError(f"import format '{name}' is registered twice")
+        import_formats.register(name, func=ImportFormat(name, read, detect, order))
+        return read
+    return register
+
+
+def registered_formats() -> dict[str, ImportFormat]:
+    """The import formats by name, in detection order."""
+    found = import_formats.get_all()
+    return {fmt.name: fmt for fmt in sorted(found.values(), key=lambda f: (f.order, f.name))}
+
+
+def import_format_names() -> list[str]:
+    """The names ``--format`` takes besides ``auto``, in detection order."""
+    return list(registered_formats())
 
 
 # -- checks ----------------------------------------------------------------------------------
@@ -276,7 +344,11 @@ def _load_json(path: Path, what: str) -> Any:
         raise TranscriptImportError(f"{path}: not a readable {what} ({exc})") from None
 
 
-def read_json_calls(path: Path, language: str | None = None) -> list[ImportedCall | BadCall]:
+@import_format("json", detect=lambda path, head: True, order=100)  # last: any file no other format takes
+def read_json_calls(path: Path, language: str | None = None,
+                    agent_names: frozenset[str] = frozenset()) -> list[ImportedCall | BadCall]:
+    """The calls of a file in our JSON format (documented above); `agent_names` is not used (the
+    turns carry roles)."""
     data = _load_json(path, "JSON transcript")
     if isinstance(data, list):
         if not data:
@@ -309,19 +381,18 @@ def read_json_calls(path: Path, language: str | None = None) -> list[ImportedCal
                  for t in call.turns]
         transcript = _transcript(turns, lang, call.duration, "json")
         transcript.holds = [(h.start, h.end) for h in call.holds or []]
-        out.append(ImportedCall(
-            call_id=call.call_id or default_id, transcript=transcript, agent=call.agent or None,
-            team=call.team or None, call_date=_parse_date(call.date) if call.date else None,
-            where=where, id_given=bool(call.call_id),
-        ))
+        record = CallRecord(call_id=call.call_id or None, file=str(path), agent=call.agent or None,
+                            team=call.team or None, call_date=_parse_date(call.date) if call.date else None,
+                            language=lang)
+        out.append(ImportedCall(record, transcript, where, default_id))
     return out
 
 
-def read_json(path: Path, language: str | None = None) -> list[ImportedCall]:
-    return _all_or_raise(read_json_calls(path, language))
-
-
-def read_vtt_calls(path: Path, language: str | None, agent_names: set[str] = frozenset()) -> list[ImportedCall | BadCall]:
+@import_format("vtt", detect=lambda path, head: path.suffix.lower() == ".vtt", order=10)
+def read_vtt_calls(path: Path, language: str | None,
+                   agent_names: frozenset[str] = frozenset()) -> list[ImportedCall | BadCall]:
+    """The one call of a WebVTT file: each cue a turn, its speaker from the voice tag or a
+    ``Name:`` prefix, the role from the name (`role_of`, `agent_names` counting as the agent)."""
     import webvtt
 
     _read_text(path)  # size and encoding first: one line for a file webvtt would choke on
@@ -344,15 +415,19 @@ def read_vtt_calls(path: Path, language: str | None, agent_names: set[str] = fro
             return [BadCall(str(path), path.stem, f"{path}: cue {n + 1} ({cue.start} --> {cue.end}): {readable(exc)}")]
         turns.append(Turn(speaker=turn.speaker or "unknown", role=role_of(turn.speaker, names),
                           start=turn.start, end=turn.end, text=turn.text))
-    return [ImportedCall(call_id=path.stem, transcript=_transcript(turns, language, None, "vtt"),
-                         where=str(path), id_given=False)]
+    record = CallRecord(file=str(path), language=language)
+    return [ImportedCall(record, _transcript(turns, language, None, "vtt"), str(path), path.stem)]
 
 
-def read_vtt(path: Path, language: str | None, agent_names: set[str] = frozenset()) -> list[ImportedCall]:
-    return _all_or_raise(read_vtt_calls(path, language, agent_names))
+def _is_harper_valley(path: Path, head: str) -> bool:
+    return '"segments"' in head and '"speaker_role"' in head
 
 
-def read_harper_valley_calls(path: Path, use_human: bool = False) -> list[ImportedCall | BadCall]:
+@import_format("harper-valley", detect=_is_harper_valley, order=20)
+def read_harper_valley_calls(path: Path, language: str | None = None, agent_names: frozenset[str] = frozenset(),
+                             use_human: bool = False) -> list[ImportedCall | BadCall]:
+    """The one call of a Harper Valley transcript (English; `language` and `agent_names` are not
+    used): ASR text, or the human transcript with `use_human`; noise tags removed."""
     data = _load_json(path, "Harper Valley transcript")
     if not isinstance(data, dict) or "segments" not in data:
         raise TranscriptImportError(f"{path}: not a Harper Valley transcript (no 'segments')")
@@ -370,12 +445,8 @@ def read_harper_valley_calls(path: Path, use_human: bool = False) -> list[Import
         turns.append(Turn(speaker=seg.speaker_role, role=role_of(seg.speaker_role),
                           start=start, end=start + seg.duration_ms / 1000.0, text=" ".join(text.split())))
     agent = call.metadata.agent.agent_name if call.metadata and call.metadata.agent else None
-    return [ImportedCall(call_id=call.sid or path.stem, transcript=_transcript(turns, "en", None, "harper-valley"),
-                         agent=agent or None, where=str(path), id_given=bool(call.sid))]
-
-
-def read_harper_valley(path: Path, use_human: bool = False) -> list[ImportedCall]:
-    return _all_or_raise(read_harper_valley_calls(path, use_human))
+    record = CallRecord(call_id=call.sid or None, file=str(path), agent=agent or None, language="en")
+    return [ImportedCall(record, _transcript(turns, "en", None, "harper-valley"), str(path), path.stem)]
 
 
 def _all_or_raise(calls: list[ImportedCall | BadCall]) -> list[ImportedCall]:
@@ -386,35 +457,37 @@ def _all_or_raise(calls: list[ImportedCall | BadCall]) -> list[ImportedCall]:
 
 
 def detect_format(path: Path) -> str:
-    if path.suffix.lower() == ".vtt":
-        return "vtt"
+    """The name of the first registered format (in `order`) whose `detect` takes this file;
+    TranscriptImportError when the file cannot be read or no format takes it."""
     try:
         with path.open(encoding="utf-8") as fh:
-            head = fh.read(4096)
+            head = fh.read(DETECT_CHARS)
     except (OSError, UnicodeDecodeError) as exc:
         detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         raise TranscriptImportError(f"{path}: cannot read ({detail})") from None
-    return "harper-valley" if '"segments"' in head and '"speaker_role"' in head else "json"
+    for fmt in registered_formats().values():
+        if fmt.detect is not None and fmt.detect(path, head):
+            return fmt.name
+    raise TranscriptImportError(f"{path}: format not recognised; give it with --format "
+                                f"({', '.join(import_format_names())})")
 
 
 def read_calls(path: str | Path, fmt: str = "auto", language: str | None = None,
-               agent_names: set[str] = frozenset()) -> list[ImportedCall | BadCall]:
-    """The calls in one transcript file, each read or a BadCall naming its fault.
-    TranscriptImportError when the file as a whole cannot be read."""
+               agent_names: set[str] | frozenset[str] = frozenset()) -> list[ImportedCall | BadCall]:
+    """The calls in one transcript file in format `fmt` (a registered name, or "auto" to detect
+    it), each read or a BadCall naming its fault. TranscriptImportError when the file as a whole
+    cannot be read, or the format is unknown."""
     path = Path(path)
+    formats = registered_formats()
+    if fmt != "auto" and fmt not in formats:
+        raise TranscriptImportError(f"{path}: unknown format '{fmt}' ({', '.join(formats)})")
     if not path.is_file():
         raise TranscriptImportError(f"{path}: file not found")
     fmt = detect_format(path) if fmt == "auto" else fmt
-    if fmt == "json":
-        return read_json_calls(path, language)
-    if fmt == "vtt":
-        return read_vtt_calls(path, language, agent_names)
-    if fmt == "harper-valley":
-        return read_harper_valley_calls(path)
-    raise TranscriptImportError(f"{path}: unknown format '{fmt}' (json, vtt, harper-valley)")
+    return formats[fmt].read(path, language, frozenset(agent_names))
 
 
 def read_transcripts(path: str | Path, fmt: str = "auto", language: str | None = None,
-                     agent_names: set[str] = frozenset()) -> list[ImportedCall]:
+                     agent_names: set[str] | frozenset[str] = frozenset()) -> list[ImportedCall]:
     """Calls in one transcript file; TranscriptImportError on the first fault."""
     return _all_or_raise(read_calls(path, fmt, language, agent_names))

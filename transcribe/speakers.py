@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from qa_types import Word
+from qa_types import SpeakerSpan, Word
 
 SAMPLE_RATE = 16_000
 MAX_VOICE_SECONDS = 60.0
@@ -31,8 +31,8 @@ def sentences(words: Sequence[Word]) -> list[list[Word]]:
     return units
 
 
-def attribute_words(words: Sequence[Word], exclusive: Sequence) -> list[Word]:
-    """Words with `speaker` set from exclusive (one speaker at a time) segments.
+def attribute_words(words: Sequence[Word], exclusive: Sequence[SpeakerSpan]) -> list[Word]:
+    """Words with `speaker` set from exclusive (one speaker at a time) speaker spans.
 
     Each sentence takes the speaker whose segments overlap its words most; a sentence in no
     segment (diarization missed a short stretch) takes the nearest segment's speaker.
@@ -56,7 +56,7 @@ def attribute_words(words: Sequence[Word], exclusive: Sequence) -> list[Word]:
     return attributed
 
 
-def _word_overlap(word: Word, segments: Sequence, starts: list[float]) -> tuple[dict[str, float], dict[str, float]]:
+def _word_overlap(word: Word, segments: Sequence[SpeakerSpan], starts: list[float]) -> tuple[dict[str, float], dict[str, float]]:
     """Seconds of `word` inside each speaker's segments (sorted, with their `starts`), and each
     nearby speaker's distance."""
     first = max(0, bisect.bisect_right(starts, word.start) - 1)
@@ -73,7 +73,7 @@ def _word_overlap(word: Word, segments: Sequence, starts: list[float]) -> tuple[
     return overlap, gaps
 
 
-def speaker_audio(audio: np.ndarray, exclusive: Sequence, speaker: str,
+def speaker_audio(audio: np.ndarray, exclusive: Sequence[SpeakerSpan], speaker: str,
                   max_seconds: float = MAX_VOICE_SECONDS) -> np.ndarray:
     """The first `max_seconds` of one speaker's exclusive speech, joined."""
     pieces, total = [], 0
@@ -93,7 +93,7 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.dot(a, b) / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-12))
 
 
-def voice_similarity(audio: np.ndarray, exclusive: Sequence, voiceprint: np.ndarray,
+def voice_similarity(audio: np.ndarray, exclusive: Sequence[SpeakerSpan], voiceprint: np.ndarray,
                      embedder) -> dict[str, float]:
     """Cosine similarity of each speaker's voice to an enrolled voiceprint."""
     scores = {}

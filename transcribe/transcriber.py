@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from qa_types import Role, SpeakerSpan, Transcript, Word
+from qa_types import Role, Transcript, Word
 from transcribe.audio import CHUNK_SECONDS, SAMPLE_RATE, AudioStream, DecodedAudio
 from transcribe.channels import (ChannelLevels, both_talking, gather_clips, merge_overlaps, place_words,
                                  attribute_words as attribute_to_channels)
@@ -24,7 +24,7 @@ from transcribe.model import resolve_model
 from transcribe.turns import words_to_turns
 
 STEREO_MODES = ("mixdown", "channels")
-MONO_WARNING = "mono recording: speakers are not separated, roles stored as unknown"
+MONO_WARNING = "mono recording not diarized: all speech is one speaker, taken as the agent"
 
 
 @dataclass
@@ -227,6 +227,6 @@ class Transcriber:
         return replace(
             transcript,
             turns=words_to_turns(words, {}),
-            speaker_spans=[SpeakerSpan(s.start, s.end, s.speaker) for s in diarization.segments],
+            speaker_spans=list(diarization.segments),
             voice_similarity=similarity,
         )
