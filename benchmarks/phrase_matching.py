@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import random
 import time
+from collections.abc import Callable
 
 import spacy
 from spacy.matcher import Matcher
@@ -126,6 +127,23 @@ def make_calls(phrases: list[str], words: list[str], calls: int, turns: int, rng
     return out
 
 
+def time_matcher(make: Callable[[], PhraseIndex | OldPhraseIndex], phrases: list[str], calls: list[list[str]],
+                 nlp: spacy.Language) -> tuple[float, float, list]:
+    """Time one approach: the seconds to make its matcher and add `phrases` (fuzzy), the seconds
+    per call to match every turn of `calls` (tokenising not counted), and each turn's matches."""
+    t0 = time.perf_counter()
+    matcher = make()
+    matcher.add("big", phrases, fuzzy=True)
+    build = time.perf_counter() - t0
+    seconds, hits = 0.0, []
+    for lines in calls:
+        docs = list(nlp.pipe(lines))
+        t0 = time.perf_counter()
+        hits += [matcher.find_all(doc).get("big", []) for doc in docs]
+        seconds += time.perf_counter() - t0
+    return build, seconds / len(calls), hits
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--phrases", type=int, default=20_000)
@@ -146,32 +164,13 @@ def main() -> None:
     print(f"{len(phrases)} phrases ({args.lang}, fuzzy), {args.calls} calls of {args.turns} turns "
           f"({sum(len(t.split()) for c in calls for t in c) // args.calls} words per call)")
 
-    t0 = time.perf_counter()
-    new = PhraseIndex(args.lang)
-    new.add("big", phrases, fuzzy=True)
-    new_build = time.perf_counter() - t0
-    new_s, new_hits = 0.0, []
-    for lines in calls:
-        docs = list(nlp.pipe(lines))
-        t0 = time.perf_counter()
-        new_hits += [new.find_all(doc).get("big", []) for doc in docs]
-        new_s += time.perf_counter() - t0
-    new_per_call = new_s / args.calls
+    new_build, new_per_call, new_hits = time_matcher(lambda: PhraseIndex(args.lang), phrases, calls, nlp)
     print(f"new  phrase index  : build {new_build:8.2f} s, {new_per_call * 1000:10.1f} ms per call "
           f"({sum(map(len, new_hits))} matches)")
 
     if not args.skip_old:
-        t0 = time.perf_counter()
-        old = OldPhraseIndex(args.lang, args.old_shard)
-        old.add("big", phrases, fuzzy=True)
-        old_build = time.perf_counter() - t0
-        old_s, old_hits = 0.0, []
-        for lines in calls:
-            docs = list(nlp.pipe(lines))
-            t0 = time.perf_counter()
-            old_hits += [old.find_all(doc).get("big", []) for doc in docs]
-            old_s += time.perf_counter() - t0
-        old_per_call = old_s / args.calls
+        old_build, old_per_call, old_hits = time_matcher(lambda: OldPhraseIndex(args.lang, args.old_shard),
+                                                         phrases, calls, nlp)
         same = sum(a == b for a, b in zip(old_hits, new_hits))
         print(f"old  spaCy Matcher : build {old_build:8.2f} s (in shards of {args.old_shard}), "
               f"{old_per_call * 1000:10.1f} ms per call ({sum(map(len, old_hits))} matches)")

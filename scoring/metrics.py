@@ -343,21 +343,12 @@ def _interruptions_count(m: CallMetrics) -> float | None:
     return m.agent_interruptions
 
 
-@metric("talk_s.agent", "s", "agent talk time")
-def _agent_talk(m: CallMetrics) -> float | None:
-    return m.talk_s.get("agent")
+def _per_role(field: str, unit: str, description: str) -> None:
+    """Register `<field>.agent` and `<field>.customer`: that role's entry of the `CallMetrics`
+    field `field` (a dict by role), described as "<role> <description>"."""
+    for role in ("agent", "customer"):
+        metric(f"{field}.{role}", unit, f"{role} {description}")(lambda m, role=role: getattr(m, field).get(role))
 
 
-@metric("talk_s.customer", "s", "customer talk time")
-def _customer_talk(m: CallMetrics) -> float | None:
-    return m.talk_s.get("customer")
-
-
-@metric("words_per_minute.agent", "words/min", "agent speech rate")
-def _agent_rate(m: CallMetrics) -> float | None:
-    return m.words_per_minute.get("agent")
-
-
-@metric("words_per_minute.customer", "words/min", "customer speech rate")
-def _customer_rate(m: CallMetrics) -> float | None:
-    return m.words_per_minute.get("customer")
+_per_role("talk_s", "s", "talk time")
+_per_role("words_per_minute", "words/min", "speech rate")

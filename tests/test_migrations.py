@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 import qa.store as store_module
 from qa.export import export_tables
@@ -17,177 +19,15 @@ from scoring import RubricScorer
 from tests.builders import transcript
 from tests.test_scoring_engine import GOOD_CALL
 
-# The DDL of each released schema, exactly as `git log -p -- qa/store.py` shows it.
-# Version 1 (bf9a940, first release):
-V1 = """
-CREATE TABLE IF NOT EXISTS calls (
-    call_id VARCHAR PRIMARY KEY,
-    file VARCHAR NOT NULL,
-    content_hash VARCHAR NOT NULL,
-    agent VARCHAR,
-    team VARCHAR,
-    call_date DATE,
-    duration_s DOUBLE,
-    language VARCHAR,
-    language_probability DOUBLE,
-    channels INTEGER,
-    model VARCHAR,
-    warnings VARCHAR,
-    transcribed_at TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS turns (
-    call_id VARCHAR NOT NULL,
-    turn_index INTEGER NOT NULL,
-    speaker VARCHAR,
-    role VARCHAR,
-    start_s DOUBLE,
-    end_s DOUBLE,
-    text VARCHAR,
-    words VARCHAR,
-    PRIMARY KEY (call_id, turn_index)
-);
-CREATE TABLE IF NOT EXISTS rubrics (
-    rubric_hash VARCHAR PRIMARY KEY,
-    rubric_id VARCHAR NOT NULL,
-    name VARCHAR,
-    pass_mark DOUBLE,
-    yaml_text VARCHAR,
-    stored_at TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS criteria (
-    rubric_hash VARCHAR NOT NULL,
-    position INTEGER,
-    section_id VARCHAR,
-    section_name VARCHAR,
-    criterion_id VARCHAR NOT NULL,
-    name VARCHAR,
-    points DOUBLE,
-    critical VARCHAR,
-    coaching VARCHAR,
-    PRIMARY KEY (rubric_hash, criterion_id)
-);
-CREATE TABLE IF NOT EXISTS scorecards (
-    call_id VARCHAR NOT NULL,
-    rubric_hash VARCHAR NOT NULL,
-    rubric_id VARCHAR,
-    score DOUBLE,
-    passed BOOLEAN,
-    auto_failed BOOLEAN,
-    pass_mark DOUBLE,
-    flags VARCHAR,
-    scored_at TIMESTAMP,
-    run_id VARCHAR,
-    PRIMARY KEY (call_id, rubric_hash)
-);
-CREATE TABLE IF NOT EXISTS section_scores (
-    call_id VARCHAR NOT NULL,
-    rubric_hash VARCHAR NOT NULL,
-    section_id VARCHAR NOT NULL,
-    name VARCHAR,
-    weight DOUBLE,
-    points_awarded DOUBLE,
-    points_possible DOUBLE,
-    PRIMARY KEY (call_id, rubric_hash, section_id)
-);
-CREATE TABLE IF NOT EXISTS criterion_results (
-    call_id VARCHAR NOT NULL,
-    rubric_hash VARCHAR NOT NULL,
-    section_id VARCHAR,
-    criterion_id VARCHAR NOT NULL,
-    name VARCHAR,
-    outcome VARCHAR,
-    points_awarded DOUBLE,
-    points_possible DOUBLE,
-    critical VARCHAR,
-    note VARCHAR,
-    PRIMARY KEY (call_id, rubric_hash, criterion_id)
-);
-CREATE TABLE IF NOT EXISTS evidence (
-    call_id VARCHAR NOT NULL,
-    rubric_hash VARCHAR NOT NULL,
-    criterion_id VARCHAR NOT NULL,
-    evidence_index INTEGER NOT NULL,
-    kind VARCHAR,
-    quote VARCHAR,
-    role VARCHAR,
-    start_s DOUBLE,
-    end_s DOUBLE,
-    PRIMARY KEY (call_id, rubric_hash, criterion_id, evidence_index)
-);
-CREATE TABLE IF NOT EXISTS failures (
-    file VARCHAR NOT NULL,
-    call_id VARCHAR,
-    reason VARCHAR,
-    run_id VARCHAR,
-    failed_at TIMESTAMP
-);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id VARCHAR PRIMARY KEY,
-    started_at TIMESTAMP,
-    finished_at TIMESTAMP,
-    rubric_hash VARCHAR,
-    model VARCHAR,
-    files INTEGER,
-    scored INTEGER,
-    failed INTEGER
-);
-"""
-
-
-def _after(ddl: str, line: str, added: str) -> str:
-    assert ddl.count(line) == 1
-    return ddl.replace(line, line + added)
-
-
-def _last_column(ddl: str, last: str, added: str) -> str:
-    """`ddl` with the column `added` after `last`, the last column of its table."""
-    return _after(ddl, last + "\n);", "").replace(last + "\n);", f"{last},\n{added}\n);")
-
-
-# Version 2 (0a826c8): scorecards.metrics.
-V2 = _after(V1, "    flags VARCHAR,\n", "    metrics VARCHAR,\n")
-# Version 3 (e338b02): calls.redactions.
-V3 = _after(V2, "    warnings VARCHAR,\n", "    redactions VARCHAR,\n")
-# Version 4 (a5cbb2e): calls.holds.
-V4 = _after(V3, "    redactions VARCHAR,\n", "    holds VARCHAR,\n")
-# Version 5 (c2f51e0, unchanged through dd03cde): role columns, speaker_spans, voiceprints.
-V5 = V4.replace("    transcribed_at TIMESTAMP\n);\n", """    transcribed_at TIMESTAMP,
-    speakers INTEGER,
-    agent_speaker VARCHAR,
-    role_method VARCHAR,
-    role_confidence DOUBLE,
-    role_detail VARCHAR,
-    voice_similarity VARCHAR
-);
-CREATE TABLE IF NOT EXISTS speaker_spans (
-    call_id VARCHAR NOT NULL,
-    start_s DOUBLE,
-    end_s DOUBLE,
-    speaker VARCHAR
-);
-CREATE TABLE IF NOT EXISTS voiceprints (
-    agent VARCHAR PRIMARY KEY,
-    embedding FLOAT[],
-    source VARCHAR,
-    speech_s DOUBLE,
-    enrolled_at TIMESTAMP
-);
-""")
+# The DDL of each released schema, exactly as `git log -p -- qa/store.py` shows it, frozen as data
+# in tests/schemas/v<version>.yaml (each names its release and what it added).
+SCHEMAS = Path(__file__).parent / "schemas"
+RELEASED = {version: yaml.safe_load((SCHEMAS / f"v{version}.yaml").read_text(encoding="utf-8"))["ddl"]
+            for version in range(1, 7)}
 # What the version-5 release ran on every open after its SCHEMA (its MIGRATIONS).
 V5_OPEN = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column}"
            for column in ("speakers INTEGER", "agent_speaker VARCHAR", "role_method VARCHAR",
                           "role_confidence DOUBLE", "role_detail VARCHAR", "voice_similarity VARCHAR")]
-
-# Version 6 (eb3ab75): schema_version, runs.status, failures.agent.
-V6 = _last_column(_last_column(V5, "    failed_at TIMESTAMP", "    agent VARCHAR"),
-                  "    failed INTEGER", "    status VARCHAR") + """
-CREATE TABLE IF NOT EXISTS schema_version (
-    version INTEGER PRIMARY KEY,
-    applied_at TIMESTAMP
-);
-"""
-
-RELEASED = {1: V1, 2: V2, 3: V3, 4: V4, 5: V5, 6: V6}
 
 # The metrics a scorecard of release 2 on stored (json.dumps of its CallMetrics), as text.
 OLD_METRICS = {"duration_s": 30.0, "talk_s": {"agent": 1.5, "customer": 1.5}, "talk_to_listen": 1.0,
@@ -213,7 +53,7 @@ def make_old_database(path, version: int, opened_by_v5: bool = False, metrics: s
     if version >= 6:  # releases from 6 on record their version
         con.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, '2026-01-05 09:00:00')", [version])
     if opened_by_v5:
-        con.execute(V5)
+        con.execute(RELEASED[5])
         for statement in V5_OPEN:
             con.execute(statement)
     calls = _columns(con, "calls")

@@ -16,20 +16,13 @@ from reports.data import ReportError, ReportFilters, page_slug
 from reports.render import MANIFEST, render_reports, rerender
 from scoring import RubricScorer, parse_rubric
 from tests.builders import transcript
+from tests.conftest import one_line_error
+from tests.conftest import qa as run_qa
 from tests.test_scoring_engine import GOOD_CALL
 
 
 def qa(*args: str, cwd) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "qa.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=180)
-
-
-def _one_line_error(run: subprocess.CompletedProcess) -> str:
-    assert run.returncode == 2, run.stdout + run.stderr
-    assert "Traceback" not in run.stderr
-    lines = [ln for ln in run.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, run.stderr
-    return lines[0]
+    return run_qa(*args, cwd=cwd, timeout=180)
 
 
 def _add(db: Path, rubric, calls: list[tuple[str, str | None]], **transcript_args) -> None:
@@ -128,7 +121,7 @@ def test_a_folder_holding_other_files_is_refused_and_kept(tmp_path, inbound_rubr
     with pytest.raises(ReportError, match="notes.txt"):
         render_reports(db, out)
     assert _files(out) == {"notes.txt"}
-    line = _one_line_error(qa("report", "--db", str(db), "--out", "site", cwd=tmp_path))
+    line = one_line_error(qa("report", "--db", str(db), "--out", "site", cwd=tmp_path))
     assert "site" in line and "notes.txt" in line
     assert _files(out) == {"notes.txt"}
     # Our own report folder with a file someone added to it is refused too.
@@ -154,7 +147,7 @@ def test_out_that_is_a_file_is_one_line(tmp_path, inbound_rubric):
     db = tmp_path / "qa.duckdb"
     _add(db, inbound_rubric, [("c1", "alice")])
     (tmp_path / "site").write_text("not a folder")
-    line = _one_line_error(qa("report", "--db", "qa.duckdb", "--out", "site", cwd=tmp_path))
+    line = one_line_error(qa("report", "--db", "qa.duckdb", "--out", "site", cwd=tmp_path))
     assert "site" in line and "not a folder" in line
     assert (tmp_path / "site").read_text() == "not a folder"
 
