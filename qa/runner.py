@@ -288,6 +288,7 @@ class Job:
 
     @property
     def call_id(self) -> str:
+        """The call id the file is stored under."""
         return self.record.call_id
 
 

@@ -11,11 +11,11 @@ import pytest
 
 from qa.importer import import_transcripts
 from qa.store import Store
-from qa_types import CallRecord, Role, Transcript, Turn
+from qa_types import CallRecord, Role, Turn
 from tests.test_cli import _one_line_error, qa
 from tests.test_import_rescore import VTT
 from transcribe.importers import (BadCall, ImportedCall, TranscriptImportError, detect_format, import_format,
-                                  import_format_names, import_formats, read_calls)
+                                  imported_transcript, import_format_names, import_formats, read_calls)
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def lines_format():
         for n, line in enumerate(path.read_text().splitlines()):
             start, end, role, text = line.split(" ", 3)
             turns.append(Turn(role, Role(role), float(start), float(end), text))
-        transcript = Transcript(turns=turns, language=language or "en", duration=turns[-1].end, channels=0)
+        transcript = imported_transcript(turns, language or "en", None, "lines")
         return [ImportedCall(CallRecord(file=str(path), agent="lines-agent"), transcript, str(path), path.stem)]
 
     yield read_lines

@@ -3,9 +3,10 @@
 Each format is one reader in the `import_formats` registry, decorated with
 ``@import_format("name", detect=..., order=...)`` here, or, from another package, an entry point
 in the group ``callqa_import_formats`` naming an `ImportFormat`. A reader takes
-``(path, language, agent_names)`` and gives the file's calls, each an `ImportedCall` or a
-`BadCall`; ``--format auto`` tries the formats' ``detect(path, head)`` in ``order`` (lower first)
-on the file's name and first 4096 characters. Formats here:
+``(path, language, agent_names)`` and gives the file's calls, each an `ImportedCall` (a
+`CallRecord` and a transcript made with `imported_transcript`) or a `BadCall`; ``--format auto``
+tries the formats' ``detect(path, head)`` in ``order`` (lower first) on the file's name and
+first 4096 characters. Formats here:
 
 - ``json``: our documented format (one call, or a list of calls); what no other format claims::
 
@@ -307,6 +308,8 @@ def readable(exc: ValidationError) -> str:
 # -- formats ---------------------------------------------------------------------------------
 
 def role_of(name: str | None, agent_names: set[str] = AGENT_NAMES) -> Role:
+    """The role a speaker name stands for: the agent for AGENT_NAMES and `agent_names` (lower
+    case), the customer for CUSTOMER_NAMES, else unknown (left to `scoring.roles`)."""
     key = (name or "").strip().lower()
     if key in agent_names or key in AGENT_NAMES:
         return Role.AGENT
@@ -315,7 +318,10 @@ def role_of(name: str | None, agent_names: set[str] = AGENT_NAMES) -> Role:
     return Role.UNKNOWN
 
 
-def _transcript(turns: list[Turn], language: str, duration: float | None, source: str) -> Transcript:
+def imported_transcript(turns: list[Turn], language: str, duration: float | None, source: str) -> Transcript:
+    """The transcript of an imported call: turns with text in time order, the duration as stated
+    (at least the last turn's end), no audio (``channels=0``, which `scoring.roles` reads as
+    "roles are the transcript's labels") and ``model`` ``imported:<source>``."""
     turns = sorted((t for t in turns if t.text), key=lambda t: (t.start, t.end))
     end = max((t.end for t in turns), default=0.0)
     return Transcript(turns=turns, language=language, duration=max(duration or 0.0, end),
@@ -379,7 +385,7 @@ def read_json_calls(path: Path, language: str | None = None,
             continue
         turns = [Turn(speaker=t.speaker or t.role.value, role=t.role, start=t.start, end=t.end, text=t.text.strip())
                  for t in call.turns]
-        transcript = _transcript(turns, lang, call.duration, "json")
+        transcript = imported_transcript(turns, lang, call.duration, "json")
         transcript.holds = [(h.start, h.end) for h in call.holds or []]
         record = CallRecord(call_id=call.call_id or None, file=str(path), agent=call.agent or None,
                             team=call.team or None, call_date=_parse_date(call.date) if call.date else None,
@@ -416,7 +422,7 @@ def read_vtt_calls(path: Path, language: str | None,
         turns.append(Turn(speaker=turn.speaker or "unknown", role=role_of(turn.speaker, names),
                           start=turn.start, end=turn.end, text=turn.text))
     record = CallRecord(file=str(path), language=language)
-    return [ImportedCall(record, _transcript(turns, language, None, "vtt"), str(path), path.stem)]
+    return [ImportedCall(record, imported_transcript(turns, language, None, "vtt"), str(path), path.stem)]
 
 
 def _is_harper_valley(path: Path, head: str) -> bool:
@@ -446,7 +452,7 @@ def read_harper_valley_calls(path: Path, language: str | None = None, agent_name
                           start=start, end=start + seg.duration_ms / 1000.0, text=" ".join(text.split())))
     agent = call.metadata.agent.agent_name if call.metadata and call.metadata.agent else None
     record = CallRecord(call_id=call.sid or None, file=str(path), agent=agent or None, language="en")
-    return [ImportedCall(record, _transcript(turns, "en", None, "harper-valley"), str(path), path.stem)]
+    return [ImportedCall(record, imported_transcript(turns, "en", None, "harper-valley"), str(path), path.stem)]
 
 
 def _all_or_raise(calls: list[ImportedCall | BadCall]) -> list[ImportedCall]:
