@@ -251,3 +251,22 @@ def test_rescore_writes_scorecards_in_chunks_and_records_a_call_it_cannot_score(
     assert progress == [(2, 5), (4, 5), (5, 5)]
     assert failures == [{"call_id": "c2", "run_id": "rescore",
                          "reason": "c2.wav: call c2: could not be scored (ZeroDivisionError: division by zero)"}]
+
+
+def test_the_call_page_says_how_an_imported_calls_roles_were_decided(tmp_path, inbound_rubric):
+    """An imported call whose roles were decided is not called a diarized mono call on its page;
+    one whose roles came labelled shows no role decision at all."""
+    from reports.data import page_slug
+    from reports.render import render_reports
+
+    for name, labelled in (("labelled", True), ("unlabelled", False)):
+        (tmp_path / f"{name}.json").write_text(json.dumps(_json_call(name, labelled)))
+    db = tmp_path / "qa.duckdb"
+    with Store(db) as store:
+        import_transcripts(store, inbound_rubric, "yaml", [tmp_path / "labelled.json", tmp_path / "unlabelled.json"])
+    render_reports(db, tmp_path / "site")
+    decided = (tmp_path / "site" / "calls" / f"{page_slug('unlabelled')}.html").read_text()
+    labelled = (tmp_path / "site" / "calls" / f"{page_slug('labelled')}.html").read_text()
+    assert "Imported transcript: 2 speaker(s) without roles; agent = A by phrases" in decided
+    assert "diarization" not in decided
+    assert 'id="role-decision"' not in labelled
