@@ -43,6 +43,7 @@ from scoring.checks import check_kinds
 from tests.builders import line
 
 CASES_DIR = Path(__file__).parent / "check_cases"
+MODEL_KINDS = {"meaning"}  # kinds whose cases run a model (embeddings): marked slow
 
 
 class Strict(BaseModel):
@@ -126,7 +127,8 @@ def rubric_text(cases: CaseFile, check: Any) -> str:
 def _params():
     for kind, cases in case_files().items():
         for number, case in enumerate(cases.cases):
-            yield pytest.param(kind, cases, case, id=f"{kind}[{number}] {case.name}")
+            marks = [pytest.mark.slow] if kind in MODEL_KINDS and case.error is None else []
+            yield pytest.param(kind, cases, case, id=f"{kind}[{number}] {case.name}", marks=marks)
 
 
 def _show(evidence) -> str:

@@ -17,7 +17,7 @@ import scoring.checks
 from scoring.checks import BaseCheck, Check, check_kind, check_kinds
 
 REPO = Path(__file__).resolve().parent.parent
-KINDS = ["phrases", "absent", "event", "sequence", "metric", "all", "any", "not"]
+KINDS = ["phrases", "meaning", "absent", "event", "sequence", "metric", "all", "any", "not"]
 
 
 def test_check_kinds_register_themselves_in_list_order():
@@ -102,5 +102,5 @@ def test_a_new_kind_is_one_new_file(tmp_path):
     assert run.returncode == 0, run.stderr
     outcome, error = run.stdout.splitlines()
     assert outcome == "pass"
-    assert error.endswith("a check needs exactly one of: phrases, absent, event, sequence, metric, short_call, "
+    assert error.endswith("a check needs exactly one of: phrases, meaning, absent, event, sequence, metric, short_call, "
                           "all, any, not")

@@ -8,24 +8,27 @@ from pydantic import Discriminator, Field, Tag
 from qa_types import Evidence, Outcome
 from scoring.checks.base import BaseCheck, CheckContext, CheckResult, check_kind
 from scoring.checks.event import EventCheck
+from scoring.checks.meaning import MeaningCheck
 from scoring.checks.phrases import PhrasesCheck, spec_name
 
 ORDER_TOLERANCE_S = 2.0
 
 
 def _step_kind(value: Any) -> str | None:
-    if isinstance(value, (PhrasesCheck, EventCheck)):
-        return "step[phrases]" if isinstance(value, PhrasesCheck) else "step[event]"
+    for cls, tag in ((PhrasesCheck, "step[phrases]"), (EventCheck, "step[event]"), (MeaningCheck, "step[meaning]")):
+        if isinstance(value, cls):
+            return tag
     if isinstance(value, dict):
-        kinds = [k for k in ("phrases", "event") if k in value]
+        kinds = [k for k in ("phrases", "event", "meaning") if k in value]
         return f"step[{kinds[0]}]" if len(kinds) == 1 else None
     return None
 
 
 Step = Annotated[
-    Union[Annotated[PhrasesCheck, Tag("step[phrases]")], Annotated[EventCheck, Tag("step[event]")]],
+    Union[Annotated[PhrasesCheck, Tag("step[phrases]")], Annotated[EventCheck, Tag("step[event]")],
+          Annotated[MeaningCheck, Tag("step[meaning]")]],
     Discriminator(_step_kind, custom_error_type="sequence_step",
-                  custom_error_message="a sequence step needs exactly one of: phrases, event"),
+                  custom_error_message="a sequence step needs exactly one of: phrases, event, meaning"),
 ]
 
 
@@ -33,7 +36,8 @@ Step = Annotated[
 class SequenceCheck(BaseCheck):
     """Passes when every step happens, each starting after the previous one ended.
 
-    Steps are phrase checks (`{phrases: ..., speaker: ...}`) or events (`{event: hold}`).
+    Steps are phrase checks (`{phrases: ..., speaker: ...}`), meaning checks (`{meaning: ...}`)
+    or events (`{event: hold}`).
     """
 
     sequence: list[Step] = Field(min_length=2)
@@ -57,6 +61,8 @@ class SequenceCheck(BaseCheck):
     def _occurrences(step, ctx: CheckContext) -> list[Evidence] | None:
         if isinstance(step, EventCheck):
             return step.evaluate(ctx).evidence
+        if isinstance(step, MeaningCheck):
+            return step.occurrences(ctx)
         matcher = ctx.matcher(step.phrases, ctx.call.lang, step.fuzzy)
         if matcher is None:
             return None
@@ -64,6 +70,8 @@ class SequenceCheck(BaseCheck):
 
     @staticmethod
     def _name(step) -> str:
+        if isinstance(step, MeaningCheck):
+            return f"meaning {step.meaning.examples[0]!r}"
         return step.event if isinstance(step, EventCheck) else spec_name(step.phrases)
 
     def describe(self) -> str:
