@@ -72,7 +72,7 @@ DEFAULT_MEANING: dict[str, dict[str, list[str]]] = {
     "hold_request": {
         "examples": ["Is it okay if I put you on hold for a minute while I check?",
                      "Let me place you on a brief hold, if that's alright with you.",
-                     "Could you stay on the line for a moment while I look this up?"],
+                     "Do you mind waiting a moment on hold while I look this up?"],
         "counter_examples": ["Hold on, that's not what you said earlier.", "Our hold times are long today."],
     },
     "thanks_for_holding": {
@@ -94,8 +94,8 @@ DEFAULT_MEANING: dict[str, dict[str, list[str]]] = {
         "counter_examples": ["I can't help you with that.", "There is nothing more I can do."],
     },
     "closing": {
-        "examples": ["Take care and enjoy the rest of your day.",
-                     "It was a pleasure helping you, goodbye now.",
+        "examples": ["Thank you for your time today, goodbye now.",
+                     "It was a pleasure helping you, farewell.",
                      "Thanks again for your call, all the best."],
         "counter_examples": ["Hello, how are you?", "Don't hang up yet, please."],
     },
@@ -119,6 +119,9 @@ def load_items(path: Path) -> list[dict]:
             problems.append(f"item {n}: unknown criterion {item.get('criterion')!r}")
         if item.get("lang") not in LANGS:
             problems.append(f"item {n}: unknown language {item.get('lang')!r}")
+        extra = set(item) - {"criterion", "lang", "text", "label", "note"}
+        if extra:
+            problems.append(f"item {n}: unknown key(s) {sorted(extra)} (quote a note holding a comma)")
         if not isinstance(item.get("label"), bool):
             problems.append(f"item {n}: label must be true or false")
     if problems:
