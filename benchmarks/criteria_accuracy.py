@@ -138,8 +138,10 @@ def _norm(text: str) -> str:
 
 
 def overlaps(items: list[dict], rubric: dict) -> list[str]:
-    """Items whose text equals or contains (word-aligned) a phrase of their criterion's list."""
+    """Items whose text equals or contains (word-aligned) a phrase of their criterion's list, or
+    equals one of the meaning examples the benchmark would use for it (rubric or built-in)."""
     warnings = []
+    sections = [c for s in rubric["sections"] for c in s["criteria"]]
     for item in items:
         phrase_set = rubric["phrase_sets"][CRITERIA[item["criterion"]][1]]
         text = _norm(item["text"])
@@ -148,6 +150,11 @@ def overlaps(items: list[dict], rubric: dict) -> list[str]:
                 if _norm(phrase) in text:
                     warnings.append(f"{item['criterion']}/{item['lang']}: {item['text']!r} contains "
                                     f"the {lang} phrase {phrase!r}")
+        found = _find_kind(_find_check(sections, CRITERIA[item["criterion"]][0]), "meaning")
+        block = found["meaning"] if found is not None else DEFAULT_MEANING[item["criterion"]]
+        for example in list(block.get("examples", [])) + list(block.get("counter_examples", [])):
+            if _norm(example) == text:
+                warnings.append(f"{item['criterion']}/{item['lang']}: {item['text']!r} is a meaning example")
     return warnings
 
 
@@ -251,7 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings = overlaps(items, rubric)
     for w in warnings:
         print("WARNING overlap:", w)
-    print(f"overlap check: {len(warnings)} item(s) contain a phrase of their criterion's list")
+    print(f"overlap check: {len(warnings)} overlap(s) of items with their criterion's phrase list "
+          f"or meaning examples")
 
     meaning_ok, why = meaning_available()
     if not meaning_ok:
