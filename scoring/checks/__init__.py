@@ -8,6 +8,7 @@ from the registry: a YAML mapping is the kind whose key it holds, exactly one of
 | key        | class          | passes when                                             |
 |------------|----------------|---------------------------------------------------------|
 | phrases    | PhrasesCheck   | the speaker says one of the phrases (in a window)       |
+| meaning    | MeaningCheck   | a sentence of the speaker means what an example means   |
 | absent     | AbsentCheck    | the speaker says none of the phrases                    |
 | event      | EventCheck     | the call has the event (hold)                           |
 | sequence   | SequenceCheck  | steps happen in order                                   |
