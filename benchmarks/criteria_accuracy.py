@@ -55,49 +55,51 @@ CRITERIA = {
 }
 
 # Used only when the rubric has no `meaning:` block for the criterion. English only, on purpose
-# (the point of the kind is that meaning crosses languages); none of these is an eval item.
+# (the point of the kind is that meaning crosses languages); none of these is an eval item, and
+# the counter-examples are kept away from the eval set's hard negatives so they do not flatter it.
 DEFAULT_MEANING: dict[str, dict[str, list[str]]] = {
     "greeting": {
         "examples": ["Good morning, you've reached customer support, Anna speaking.",
                      "Hi there, this is the help desk, what brings you to us today?",
                      "Hello and welcome, I'm Tom from the service team."],
-        "counter_examples": ["Hello? Are you still there?", "Hi, I am calling about my bill."],
+        "counter_examples": ["I'm calling to ask about my order.",
+                             "Good morning, this is a reminder that your bill is overdue."],
     },
     "empathy": {
         "examples": ["That must be really annoying, I completely get why you're upset.",
                      "I'm so sorry you've had to deal with this.",
                      "I can see how stressful this has been for you."],
-        "counter_examples": ["That is not our fault.", "Sorry, what was your account number?"],
+        "counter_examples": ["We followed the procedure correctly.", "Pardon, I didn't catch your name."],
     },
     "hold_request": {
         "examples": ["Is it okay if I put you on hold for a minute while I check?",
                      "Let me place you on a brief hold, if that's alright with you.",
                      "Do you mind waiting a moment on hold while I look this up?"],
-        "counter_examples": ["Hold on, that's not what you said earlier.", "Our hold times are long today."],
+        "counter_examples": ["Our hold times are long today.", "Keep holding the reset button for ten seconds."],
     },
     "thanks_for_holding": {
         "examples": ["Thanks for bearing with me, I'm back.",
                      "Sorry to keep you waiting, and thank you for staying on the line.",
                      "I appreciate you waiting while I checked that."],
-        "counter_examples": ["Please wait.", "You will have to wait for the technician."],
+        "counter_examples": ["Please keep waiting in the queue.", "Thanks for your email yesterday."],
     },
     "resolution_check": {
         "examples": ["Is everything working properly for you now?",
                      "Has that sorted out the problem for you?",
                      "Can you confirm the issue is fixed on your side?"],
-        "counter_examples": ["The problem is on your side.", "We cannot fix this today."],
+        "counter_examples": ["The fault is on your side.", "The technician will fix it next week."],
     },
     "further_help": {
         "examples": ["Is there something more I could help you with today?",
                      "Can I assist you with any other matter?",
                      "Before you go, do you need help with anything more?"],
-        "counter_examples": ["I can't help you with that.", "There is nothing more I can do."],
+        "counter_examples": ["Unfortunately I'm unable to assist with that.", "That department is closed at weekends."],
     },
     "closing": {
         "examples": ["Thank you for your time today, goodbye now.",
                      "It was a pleasure helping you, farewell.",
                      "Thanks again for your call, all the best."],
-        "counter_examples": ["Hello, how are you?", "Don't hang up yet, please."],
+        "counter_examples": ["Good morning, how are you?", "Let's go through the next step now."],
     },
 }
 DEFAULT_THRESHOLD = None  # None: the meaning kind's own default threshold
