@@ -6,7 +6,7 @@ criterion's check built from rubrics/inbound_support.yaml:
     (b) meaning  - the `meaning` check kind alone
     (c) either   - `any` of both
 
-    .venv/bin/python -m benchmarks.criteria_accuracy [--eval FILE] [--rubric FILE] [--errors]
+    .venv/bin/python -m benchmarks.criteria_accuracy [--eval FILE] [--rubric FILE] [--errors] [--threshold X]
 
 Each utterance is scored as a one-turn agent transcript (two channels, roles known, like
 `scoring.rubric_tests.case_transcript`); a criterion that passes counts as "positive". The
@@ -102,7 +102,6 @@ DEFAULT_MEANING: dict[str, dict[str, list[str]]] = {
         "counter_examples": ["Good morning, how are you?", "Let's go through the next step now."],
     },
 }
-DEFAULT_THRESHOLD = None  # None: the meaning kind's own default threshold
 
 
 def _yaml() -> YAML:
@@ -184,7 +183,8 @@ def _find_kind(check, kind: str):
     return None
 
 
-def variants(rubric: dict, name: str, meaning_ok: bool) -> tuple[dict[str, dict], str]:
+def variants(rubric: dict, name: str, meaning_ok: bool,
+             threshold: float | None = None) -> tuple[dict[str, dict], str]:
     """The checks to compare for one criterion, and where the meaning examples came from."""
     criterion_id, set_name = CRITERIA[name]
     shipped = _find_check([c for s in rubric["sections"] for c in s["criteria"]], criterion_id)
@@ -198,10 +198,11 @@ def variants(rubric: dict, name: str, meaning_ok: bool) -> tuple[dict[str, dict]
             source = "rubric"
         else:
             block = copy.deepcopy(DEFAULT_MEANING[name])
-            if DEFAULT_THRESHOLD is not None:
-                block["threshold"] = DEFAULT_THRESHOLD
             meaning = {"meaning": block, "speaker": "agent"}
             source = "built-in default"
+        if threshold is not None:
+            meaning["meaning"]["threshold"] = threshold
+            source += f", threshold {threshold:g}"
         checks["meaning"] = meaning
         checks["either"] = {"any": [phrases, meaning]}
     return checks, source
@@ -242,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--eval", type=Path, default=EVAL_FILE)
     ap.add_argument("--rubric", type=Path, default=RUBRIC_FILE)
     ap.add_argument("--errors", action="store_true", help="list every wrong decision")
+    ap.add_argument("--threshold", type=float, default=None,
+                    help="meaning threshold for every criterion (default: the rubric's, else the kind's)")
     args = ap.parse_args(argv)
 
     items = load_items(args.eval)
@@ -272,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     by_lang = defaultdict(lambda: [0, 0, 0, 0])  # (variant, lang) -> tp, fp, fn, tn
     errors = []
     for name in CRITERIA:
-        checks, source = variants(rubric, name, meaning_ok)
+        checks, source = variants(rubric, name, meaning_ok, args.threshold)
         mine = [i for i in items if i["criterion"] == name]
         if source:
             print(f"\n== {name}  (meaning examples: {source})")
