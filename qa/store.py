@@ -17,6 +17,8 @@ file size limit) is one StoreError line naming the file; the calls stored before
 """
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import json
 import os
 import re
@@ -28,7 +30,9 @@ import duckdb
 
 from qa.store_read import ReadModel, _first_line, _identifier
 from qa_types import CallRecord, Role, RoleDecision, Scorecard, SpeakerSpan, Transcript, Turn, Word, to_plain
-from scoring.rubric import Rubric
+
+if TYPE_CHECKING:  # the store reads a rubric's fields only; importing scoring loads spaCy
+    from scoring.rubric import Rubric
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
