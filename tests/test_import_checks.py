@@ -49,16 +49,23 @@ JSON_FAULTS = {
 }
 
 
-@pytest.mark.parametrize("fault", list(JSON_FAULTS))
-def test_a_malformed_json_call_is_recorded_and_the_next_files_imported(tmp_path, inbound_rubric, fault):
-    text, expected = JSON_FAULTS[fault]
-    bad = tmp_path / "bad.json"
+def _import_bad_then_good(tmp_path, rubric, name: str, text: str):
+    """Import a bad file `name` holding `text`, then a good WebVTT call: (bad path, outcomes, stored
+    call ids, failure rows)."""
+    bad = tmp_path / name
     bad.write_text(text)
     (tmp_path / "call.vtt").write_text(VTT)
     with Store(tmp_path / "qa.duckdb") as store:
-        outcomes = import_transcripts(store, inbound_rubric, "yaml", [bad, tmp_path / "call.vtt"], language="en")
+        outcomes = import_transcripts(store, rubric, "yaml", [bad, tmp_path / "call.vtt"], language="en")
         stored = [r["call_id"] for r in store.query("SELECT call_id FROM calls")]
         failures = store.query("SELECT file, reason FROM failures")
+    return bad, outcomes, stored, failures
+
+
+@pytest.mark.parametrize("fault", list(JSON_FAULTS))
+def test_a_malformed_json_call_is_recorded_and_the_next_files_imported(tmp_path, inbound_rubric, fault):
+    text, expected = JSON_FAULTS[fault]
+    bad, outcomes, stored, failures = _import_bad_then_good(tmp_path, inbound_rubric, "bad.json", text)
     assert [o.status for o in outcomes] == ["failed", "scored"]
     assert stored == ["call"]
     assert len(failures) == 1 and failures[0]["file"] == str(bad)
@@ -91,12 +98,8 @@ VTT_FAULTS = {
 @pytest.mark.parametrize("fault", list(VTT_FAULTS))
 def test_a_malformed_webvtt_call_is_recorded(tmp_path, inbound_rubric, fault):
     text, expected = VTT_FAULTS[fault]
-    bad = tmp_path / "bad.vtt"
-    bad.write_text(text)
-    (tmp_path / "call.vtt").write_text(VTT)
-    with Store(tmp_path / "qa.duckdb") as store:
-        outcomes = import_transcripts(store, inbound_rubric, "yaml", [bad, tmp_path / "call.vtt"], language="en")
-        reasons = [r["reason"] for r in store.query("SELECT reason FROM failures")]
+    bad, outcomes, _, failures = _import_bad_then_good(tmp_path, inbound_rubric, "bad.vtt", text)
+    reasons = [r["reason"] for r in failures]
     assert [o.status for o in outcomes] == ["failed", "scored"]
     assert reasons == [f"{bad}: {expected}"] or (len(reasons) == 1 and reasons[0].startswith(f"{bad}: {expected}"))
 
