@@ -36,13 +36,28 @@ def lint(files: list[str] = typer.Argument(..., help="Rubric YAML files (or ship
             for problem in exc.problems:
                 err.print(f"[red]error[/] {escape(problem)}", highlight=False, soft_wrap=True)
             continue
-        warnings = lint_warnings(rubric, text, str(path))
+        warnings = lint_warnings(rubric, text, str(path)) + _fit_warnings(rubric, text, path)
         for warning in warnings:
             err.print(f"[yellow]warning[/] {escape(warning)}", highlight=False, soft_wrap=True)
         console.print(f"{escape(str(path))}: ok ({sum(1 for _ in rubric.criteria())} criteria, {len(warnings)} warnings)",
                       highlight=False)
     if failed:
         raise typer.Exit(1)
+
+
+def _fit_warnings(rubric, text: str, path) -> list[str]:
+    """Lint lines for meaning checks: too few test cases to fit, threshold not fitted, stale fit."""
+    from scoring.meaning_fit import fit_warnings
+    from scoring.rubric_loader import _locate, read_yaml
+    from scoring.rubric_tests import RubricTestError, load_cases, tests_path_for
+
+    tests = tests_path_for(path)
+    try:
+        cases = load_cases(tests) if tests.exists() else None
+    except RubricTestError as exc:
+        return [f"{exc} (meaning checks not compared with the test cases)"]
+    tree = read_yaml(text, str(path), ValueError)
+    return [f"{path}:{_locate(tree, where)[1]}: {warning}" for where, warning in fit_warnings(rubric, cases)]
 
 
 @rubric_app.command("test")
@@ -74,6 +89,51 @@ def test_(files: list[str] = typer.Argument(..., help="Rubric YAML files; cases 
         console.print(f"{escape(path.name)}: {len(results) - bad} passed, {bad} failed", highlight=False)
     if failures:
         raise typer.Exit(1)
+
+
+@rubric_app.command()
+def fit(
+    file: str = typer.Argument(..., help="Rubric YAML file; cases are read from NAME.tests.yaml beside it."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the fitted thresholds without writing them."),
+    min_cases: int = typer.Option(3, min=1, help="Test cases each side (pass, fail) a threshold needs."),
+) -> None:
+    """Fit each meaning check's threshold from the rubric's test cases and write it into the rubric
+    (with a `fitted:` record that `qa rubric explain` and `qa rubric lint` read)."""
+    from scoring import RubricError, load_rubric, parse_rubric
+    from scoring.meaning_fit import fit_thresholds, write_fits
+    from scoring.rubric_tests import RubricTestError, load_cases, tests_path_for
+
+    path = _resolve(file)
+    try:
+        rubric, text = load_rubric(path)
+        cases = load_cases(tests_path_for(path))
+    except (RubricError, RubricTestError) as exc:
+        err.print(f"[red]error[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2)
+    fits = fit_thresholds(rubric, cases, min_cases=min_cases)
+    if not fits:
+        console.print(f"{escape(path.name)}: no meaning checks to fit", highlight=False, soft_wrap=True)
+        return
+    for f in fits:
+        head = f"{escape(f.site.criterion.id)} ({escape(f.site.where)})"
+        if f.threshold is None:
+            console.print(f"[yellow]not fitted[/] {head}: {escape(f.reason)}; threshold stays {f.old_threshold:g}",
+                          highlight=False, soft_wrap=True)
+            continue
+        console.print(f"[green]fitted[/] {head}: threshold {f.old_threshold:g} -> {f.threshold:g} "
+                      f"(between {f.between[0]:.3f} and {f.between[1]:.3f}); {f.right}/{f.cases} cases right "
+                      f"({f.passing} pass, {f.failing} fail; {', '.join(f.languages)})", highlight=False, soft_wrap=True)
+        for name in f.wrong:
+            console.print(f"       still wrong: {escape(name)}", highlight=False, soft_wrap=True)
+    fitted = [f for f in fits if f.threshold is not None]
+    if dry_run or not fitted:
+        return
+    new_text = write_fits(text, fitted)
+    parse_rubric(new_text, str(path))  # never write a rubric that does not load
+    tmp = path.with_name(f".{path.name}.fit.tmp")
+    tmp.write_text(new_text, encoding="utf-8")
+    tmp.replace(path)
+    console.print(f"{escape(str(path))}: {len(fitted)} threshold(s) written", highlight=False, soft_wrap=True)
 
 
 @rubric_app.command()

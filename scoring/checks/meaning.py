@@ -1,6 +1,7 @@
 """Meaning checks: a sentence that means what one of the examples means, in any language."""
 from __future__ import annotations
 
+import hashlib
 from typing import Annotated
 
 import numpy as np
@@ -24,6 +25,16 @@ counter_examples."""
 Example = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
 
 
+class Fitted(BaseModel):
+    """How `qa rubric fit` chose a threshold (written beside it; `qa rubric explain` shows it)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    cases: int = Field(ge=0, description="Test cases whose outcome depended on this check.")
+    right: int = Field(ge=0, description="Of those, how many the fitted threshold gets right.")
+    languages: list[str] = Field(default_factory=list, description="Languages of those cases.")
+    examples: str = Field(description="Fingerprint of the examples and counter-examples it was fitted with.")
+
+
 class Meaning(BaseModel):
     """What a `meaning` check looks for."""
 
@@ -33,6 +44,12 @@ class Meaning(BaseModel):
         default_factory=list, description="Near misses that do not say it; a sentence closer to one of them fails.")
     threshold: float = Field(DEFAULT_THRESHOLD, gt=0, le=1,
                              description="Cosine similarity to the nearest example a sentence needs.")
+    fitted: Fitted | None = Field(None, description="Written by `qa rubric fit` with the threshold it fitted.")
+
+    def fingerprint(self) -> str:
+        """A short hash of the examples and counter-examples (a fit is stale when it changes)."""
+        text = "\x1f".join(self.examples) + "\x1e" + "\x1f".join(self.counter_examples)
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 @check_kind("meaning", order=15)
@@ -97,7 +114,14 @@ class MeaningCheck(BaseCheck):
         return [_quote(s) for s, _, _ in self.hits(ctx, self.within.spans(ctx) if self.within else None)[0]]
 
     def describe(self) -> str:
-        return f"{self.speaker} says something meaning {self._name()}{self._where()}"
+        spec = self.meaning
+        if spec.fitted is None:
+            how = "not fitted"
+        else:
+            how = f"fitted on {spec.fitted.right}/{spec.fitted.cases} test cases" + (
+                "" if spec.fitted.examples == spec.fingerprint() else ", examples changed since")
+        return (f"{self.speaker} says something meaning {self._name()}{self._where()} "
+                f"(similarity ≥ {spec.threshold:g}, {how})")
 
 
 def _quote(sentence) -> Evidence:
