@@ -7,6 +7,11 @@ something a new rubric version should change (the phrase-based decision reads th
 phrases, so deciding again could move the agent to another speaker between versions); re-import
 or re-score the audio to decide them anew. Only the scorecards are written, in transactions of
 `chunk` calls.
+
+When the rubric has meaning checks, the calls' stored sentences and embeddings are read in one
+query and handed in, so no call sentence is embedded again. A call without them (stored before
+schema version 8, or by another embedder) is embedded when a meaning check needs it, and its
+sentences are stored with its scorecard, so the next rescoring reads them.
 """
 from __future__ import annotations
 
@@ -38,10 +43,12 @@ def rescore(store: Store, rubric: Rubric, rubric_text: str, force: bool = False,
     todo = [(record, t) for record, t in store.load_transcripts() if record.call_id not in done]
     failed = 0
     with CallScoring(store, rubric, rubric_text, chunk=chunk) as scoring:
+        sentences = (store.load_sentences([r.call_id for r, _ in todo] if done else None)
+                     if scoring.uses_meaning and todo else {})
         for start in range(0, len(todo), chunk):
             for record, transcript in todo[start:start + chunk]:
                 outcome = scoring.score(record, transcript, run_id="rescore", redact=False, decide_roles=False,
-                                        save_transcript=False)
+                                        save_transcript=False, sentences=sentences.get(record.call_id))
                 failed += outcome.status == "failed"
             scoring.flush()
             if on_progress:

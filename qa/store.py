@@ -1,4 +1,4 @@
-"""DuckDB store: calls, turns, rubrics, scorecards, criterion results and evidence.
+"""DuckDB store: calls, turns, sentence embeddings, rubrics, scorecards, criterion results and evidence.
 
 The store is the only code that names tables and columns: this module (schema, migrations,
 writes, transcripts for rescoring, failures and runs) and qa/store_read.py (`ReadModel`, which
@@ -6,9 +6,12 @@ writes, transcripts for rescoring, failures and runs) and qa/store_read.py (`Rea
 
 Every call is written in one transaction; writing a call again replaces its turns, and
 scoring it again with the same rubric version replaces that scorecard, so nothing is
-duplicated. All SQL takes its values as parameters, and every INSERT names its columns (so
-the column order of a database made by an older release does not matter). A scorecard's call
-metrics are a JSON column, so SQL can read them (`metrics->>'dead_air_s'`).
+duplicated. A call's sentences are stored with its transcript as positions in its turns (no
+second copy of the text) with their embeddings, one float16 BLOB per sentence; rubric
+examples' embeddings are kept per model and text. All SQL takes its values as parameters, and
+every INSERT names its columns (so the column order of a database made by an older release does
+not matter). A scorecard's call metrics are a JSON column, so SQL can read them
+(`metrics->>'dead_air_s'`).
 
 The schema has a version (table `schema_version`). A database made by an older release is
 brought forward on open, one released version at a time, each step in one transaction; a
@@ -28,10 +31,12 @@ from pathlib import Path
 
 import duckdb
 
-from qa.store_read import ReadModel, _first_line, _identifier
+from qa.store_read import ReadModel, _first_line, _identifier, _insert_columns
 from qa_types import CallRecord, Role, RoleDecision, Scorecard, SpeakerSpan, Transcript, Turn, Word, to_plain
 
 if TYPE_CHECKING:  # the store reads a rubric's fields only; importing scoring loads spaCy
+    import numpy as np
+
     from scoring.rubric import Rubric
 
 SCHEMA = """
@@ -174,6 +179,24 @@ CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,
     applied_at TIMESTAMP
 );
+CREATE TABLE IF NOT EXISTS sentences (
+    call_id VARCHAR NOT NULL,
+    sentence_index INTEGER NOT NULL,
+    turn_index INTEGER NOT NULL,
+    start_char INTEGER NOT NULL,
+    end_char INTEGER NOT NULL,
+    start_s DOUBLE NOT NULL,
+    end_s DOUBLE NOT NULL,
+    model VARCHAR NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (call_id, sentence_index)
+);
+CREATE TABLE IF NOT EXISTS example_embeddings (
+    model VARCHAR NOT NULL,
+    text VARCHAR NOT NULL,
+    embedding BLOB NOT NULL,
+    PRIMARY KEY (model, text)
+);
 """
 
 # The schema SCHEMA creates. Each released change of the schema is one version:
@@ -181,7 +204,8 @@ CREATE TABLE IF NOT EXISTS schema_version (
 #   4 a5cbb2e calls.holds            5 c2f51e0 roles, speaker_spans, voiceprints (unversioned so far)
 #   6 eb3ab75 schema_version, runs.status, failures.agent
 #   7 scorecards.metrics is JSON (was VARCHAR holding JSON text)
-SCHEMA_VERSION = 7
+#   8 sentences (a call's sentences and their embeddings), example_embeddings (rubric examples)
+SCHEMA_VERSION = 8
 
 _SCHEMA_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
 
@@ -212,14 +236,23 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     # the text already is JSON (json.dumps of the metrics, or 'null'); DuckDB's JSON reads NaN too
     7: ["ALTER TABLE scorecards ALTER COLUMN metrics SET DATA TYPE JSON"],
+    # calls stored before have no sentences: they are embedded when a rubric's meaning check needs them
+    8: [
+        """CREATE TABLE IF NOT EXISTS sentences (
+            call_id VARCHAR NOT NULL, sentence_index INTEGER NOT NULL, turn_index INTEGER NOT NULL,
+            start_char INTEGER NOT NULL, end_char INTEGER NOT NULL, start_s DOUBLE NOT NULL, end_s DOUBLE NOT NULL,
+            model VARCHAR NOT NULL, embedding BLOB NOT NULL, PRIMARY KEY (call_id, sentence_index))""",
+        """CREATE TABLE IF NOT EXISTS example_embeddings (
+            model VARCHAR NOT NULL, text VARCHAR NOT NULL, embedding BLOB NOT NULL, PRIMARY KEY (model, text))""",
+    ],
 }
 
 # How a database made before versions were recorded shows its version: (version, table, column).
 _LEGACY_MARKS = [(2, "scorecards", "metrics"), (3, "calls", "redactions"), (4, "calls", "holds"),
                  (5, "calls", "voice_similarity"), (5, "speaker_spans", "call_id"), (5, "voiceprints", "agent")]
 
-_CALL_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards", "turns", "speaker_spans",
-                "calls")
+_CALL_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards", "turns", "sentences",
+                "speaker_spans", "calls")
 _SCORE_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards")
 
 RUN_STATUSES = ("running", "finished", "interrupted", "stopped")
@@ -230,6 +263,17 @@ class StoreError(Exception):
 
 
 CallInfo = CallRecord  # the name callers of the store used before the record type was shared
+
+
+@dataclass
+class StoredSentences:
+    """A call's sentences as stored, all embedded by `model` (`scoring.meaning.model_id`): per
+    sentence (turn_index, start_char, end_char, start_s, end_s), its text being the turn's
+    text[start_char:end_char] (not stored twice), and its vector, a row of `vectors`."""
+
+    model: str
+    spans: list[tuple[int, int, int, float, float]]
+    vectors: np.ndarray  # (sentences, dim) float16
 
 
 @dataclass
@@ -408,23 +452,43 @@ class Store(ReadModel):
                                       "name", "points", "critical", "coaching"), [list(r) for r in rows])
 
     def save_call(self, info: CallRecord, transcript: Transcript, scorecard: Scorecard | None,
-                  run_id: str | None = None) -> None:
-        """Write one call's record, transcript and scorecard in one transaction, replacing earlier
-        rows. ValueError when the record lacks its call id, file or content hash."""
+                  run_id: str | None = None, sentences: StoredSentences | None = None) -> None:
+        """Write one call's record, transcript, sentences and scorecard in one transaction,
+        replacing earlier rows (the sentences of the transcript before too). ValueError when the
+        record lacks its call id, file or content hash."""
         missing = [name for name in ("call_id", "file", "content_hash") if not getattr(info, name)]
         if missing:
             raise ValueError(f"call record {info.call_id or info.file!r} cannot be stored without "
                              f"{' and '.join(missing)}")
         with self._transaction():
             self._write_transcript(info, transcript)
+            if sentences is not None:
+                self._write_sentences({info.call_id: sentences})
             if scorecard is not None:
                 self._write_scorecards([(info.call_id, scorecard)], run_id)
             self.con.execute("DELETE FROM failures WHERE file = ?", [info.file])
 
-    def save_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None = None) -> None:
-        """Write (or replace) scorecards of stored calls, all in one transaction."""
+    def save_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None = None,
+                        sentences: dict[str, StoredSentences] | None = None) -> None:
+        """Write (or replace) scorecards of stored calls, and (replace) the `sentences` of calls
+        (call_id -> sentences), all in one transaction."""
         with self._transaction():
             self._write_scorecards(cards, run_id)
+            if sentences:
+                self._write_sentences(sentences)
+
+    def save_example_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
+        """Store (or replace) the vectors of rubric example texts (text -> vector) embedded by
+        `model`, as float16."""
+        import numpy as np
+
+        if not vectors:
+            return
+        with self._transaction():
+            self.con.execute("DELETE FROM example_embeddings WHERE model = ? AND list_contains(?, text)",
+                             [model, list(vectors)])
+            self._insert("example_embeddings", ("model", "text", "embedding"),
+                         [(model, text, np.asarray(v, dtype=np.float16).tobytes()) for text, v in vectors.items()])
 
     def record_failure(self, file: str, call_id: str | None, reason: str, run_id: str | None,
                        agent: str | None = None) -> None:
@@ -436,7 +500,7 @@ class Store(ReadModel):
 
     def forget(self, call_ids: list[str] = (), agents: list[str] = ()) -> Forgotten:
         """Remove every row naming these calls, or these agents and their calls: transcripts,
-        speaker spans, scores, evidence, failures (by call, agent or the calls' files) and the
+        sentences, speaker spans, scores, evidence, failures (by call, agent or the calls' files) and the
         agents' voiceprints. The database file is written again without those rows and put in
         place of the old one (see `_rewrite`), so the text is gone from the disk too, not only
         from the tables. All or nothing: on a fault the old file stays as it was.
@@ -587,7 +651,7 @@ class Store(ReadModel):
         return error
 
     def _write_transcript(self, info: CallRecord, t: Transcript) -> None:
-        for table in ("turns", "speaker_spans", "calls"):
+        for table in ("turns", "sentences", "speaker_spans", "calls"):
             self.con.execute(f"DELETE FROM {table} WHERE call_id = ?", [info.call_id])
         role = t.role_decision
         self._insert("calls", (
@@ -611,6 +675,23 @@ class Store(ReadModel):
         if rows:
             self._insert("turns", ("call_id", "turn_index", "speaker", "role", "start_s", "end_s", "text", "words"),
                          rows)
+
+    def _write_sentences(self, calls: dict[str, StoredSentences]) -> None:
+        """Replace the sentences of these calls: one row each, its vector a float16 BLOB."""
+        import numpy as np
+
+        self.con.execute("DELETE FROM sentences WHERE list_contains(?, call_id)", [list(calls)])
+        columns = {"call_id": "VARCHAR", "sentence_index": "INTEGER", "turn_index": "INTEGER",
+                   "start_char": "INTEGER", "end_char": "INTEGER", "start_s": "DOUBLE", "end_s": "DOUBLE",
+                   "model": "VARCHAR", "embedding": "BLOB"}
+        values: list[list] = [[] for _ in columns]
+        for call_id, stored in calls.items():
+            vectors = np.asarray(stored.vectors, dtype=np.float16)
+            for i, (span, vector) in enumerate(zip(stored.spans, vectors)):
+                for column, value in zip(values, (call_id, i, *span, stored.model, vector.tobytes())):
+                    column.append(value)
+        if values[0]:
+            _insert_columns(self.con, "sentences", columns, values)
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list, chunk: int = 500) -> None:
         """Insert rows into the named columns with multi-row parameterised VALUES statements
@@ -692,6 +773,32 @@ class Store(ReadModel):
                                     role_decision=_role_decision(c))
             out.append((info, transcript))
         return out
+
+    def load_sentences(self, call_ids: list[str] | None = None) -> dict[str, StoredSentences]:
+        """call_id -> its stored sentences, for all calls or those in `call_ids` (only calls that
+        have some), in one query fetched column by column: each call's vectors are one (n, dim)
+        float16 array over its joined BLOBs."""
+        import numpy as np
+
+        where, params = ("WHERE list_contains(?, call_id)", [call_ids]) if call_ids is not None else ("", [])
+        got = self.con.execute("SELECT call_id, model, turn_index, start_char, end_char, start_s, end_s, embedding "
+                               f"FROM sentences {where} ORDER BY call_id, sentence_index", params).fetchnumpy()
+        ids, models, blobs = got["call_id"], got["model"], got["embedding"]
+        if not len(ids):
+            return {}
+        spans = list(zip(*(got[c].tolist() for c in ("turn_index", "start_char", "end_char", "start_s", "end_s"))))
+        bounds = [0, *(np.flatnonzero(ids[1:] != ids[:-1]) + 1).tolist(), len(ids)]
+        return {ids[a]: StoredSentences(models[a], spans[a:b],
+                                        np.frombuffer(b"".join(blobs[a:b]), dtype=np.float16).reshape(b - a, -1))
+                for a, b in zip(bounds, bounds[1:])}
+
+    def example_vectors(self, model: str, texts: list[str]) -> dict[str, np.ndarray]:
+        """text -> stored float16 vector, of those `texts` that `model` embedded before."""
+        import numpy as np
+
+        rows = self.con.execute("SELECT text, embedding FROM example_embeddings WHERE model = ? AND "
+                                "list_contains(?, text)", [model, list(texts)]).fetchall()
+        return {text: np.frombuffer(blob, dtype=np.float16) for text, blob in rows}
 
     def failures(self) -> list[dict]:
         """Files that could not be processed, oldest first."""

@@ -326,12 +326,10 @@ class ReadModel:
                 rows.append([call_id, rubric_hash, *(_metric_value(m, call_metrics) for m in metrics)])
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {_METRICS_TABLE} (call_id VARCHAR, rubric_hash VARCHAR, "
                          + ", ".join(f"{c} DOUBLE" for c in columns) + ")")
-        if rows:  # one statement, each column one list parameter (far faster than rows of VALUES)
-            types = ["VARCHAR", "VARCHAR"] + ["DOUBLE"] * len(columns)
-            self.con.execute(
-                f"INSERT INTO temp.main.{_METRICS_TABLE} (call_id, rubric_hash, {', '.join(columns)}) "
-                "SELECT " + ", ".join(f"unnest(?::{kind}[])" for kind in types),
-                [list(column) for column in zip(*rows)])
+        if rows:
+            _insert_columns(self.con, f"temp.main.{_METRICS_TABLE}",
+                            {"call_id": "VARCHAR", "rubric_hash": "VARCHAR", **dict.fromkeys(columns, "DOUBLE")},
+                            [list(column) for column in zip(*rows)])
         return columns
 
     def _without_formulas(self, query: str) -> str:
@@ -373,6 +371,14 @@ def _metric_value(metric: MetricSpec, call_metrics: CallMetrics) -> float | None
         return None
     value = float(value)
     return value if math.isfinite(value) else None
+
+
+def _insert_columns(con: duckdb.DuckDBPyConnection, table: str, columns: dict[str, str],
+                    values: list[list]) -> None:
+    """Insert rows given column by column (`columns`: name -> DuckDB type, `values`: one list per
+    column) in one statement, each column one list parameter (far faster than rows of VALUES)."""
+    con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT "
+                + ", ".join(f"unnest(?::{kind}[])" for kind in columns.values()), values)
 
 
 def _identifier(name: str) -> str:

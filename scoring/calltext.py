@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from qa_types import Evidence, Role, Transcript, Turn
 from scoring.text import PhraseList, pipeline
+
+if TYPE_CHECKING:
+    from scoring.meaning import CallSentences
 
 
 _UNKNOWN = Role.UNKNOWN
@@ -41,10 +45,14 @@ def _span_times(turn: Turn, start_char: int, end_char: int) -> tuple[float, floa
 
 
 class CallText:
-    """Turns of one call, tokenised and lemmatised once, searched by many checks."""
+    """Turns of one call, tokenised and lemmatised once, searched by many checks.
 
-    def __init__(self, transcript: Transcript):
+    `sentences`: the call's sentences and their vectors (`scoring.meaning.CallSentences`), as
+    stored with the transcript; None: embedded by the first meaning check that needs them."""
+
+    def __init__(self, transcript: Transcript, sentences: CallSentences | None = None):
         self.transcript = transcript
+        self.sentences = sentences
         self.lang = transcript.language
         self.docs = list(pipeline(self.lang).pipe(t.text for t in transcript.turns))
         self._hits: dict[tuple[int, int], list[dict]] = {}

@@ -1,6 +1,8 @@
 """Score a transcript against a rubric: criterion outcomes with evidence, sections, verdict."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from qa_types import CriterionResult, Outcome, Scorecard, SectionScore, Transcript
 from scoring.calltext import CallText
 from scoring.checks import CheckContext
@@ -9,6 +11,9 @@ from scoring.events import find_holds
 from scoring.metrics import compute_metrics
 from scoring.rubric import Criterion, Rubric
 from scoring.text import PhraseIndex, PhraseList
+
+if TYPE_CHECKING:
+    from scoring.meaning import CallSentences
 
 MAX_EVIDENCE = 3
 
@@ -46,18 +51,23 @@ class RubricScorer:
         self._lists[key] = (spec, found)  # holding `spec` keeps its id from being reused
         return found
 
-    def context(self, transcript: Transcript) -> CheckContext:
-        """Everything checks read, computed once per call: text, holds, metrics."""
-        call = CallText(transcript)
+    def context(self, transcript: Transcript, sentences: CallSentences | None = None) -> CheckContext:
+        """Everything checks read, computed once per call: text, holds, metrics; `sentences`:
+        the call's stored sentences and vectors, if any (see `CallText`)."""
+        call = CallText(transcript, sentences)
         settings = self.rubric.settings
         holds = find_holds(call, self.matcher(settings.hold_request, call.lang, True),
                            settings.hold_min_silence_s, settings.dead_air_hold_s)
         metrics = compute_metrics(transcript, [(h.start, h.end) for h in holds], settings.dead_air_min_s)
         return CheckContext(call=call, events={"hold": holds}, metrics=metrics, matcher=self.matcher)
 
-    def score(self, transcript: Transcript) -> Scorecard:
-        """The scorecard of one call."""
-        ctx = self.context(transcript)
+    def score(self, transcript: Transcript, sentences: CallSentences | None = None) -> Scorecard:
+        """The scorecard of one call (`sentences`: its stored sentences, if any)."""
+        return self.score_context(self.context(transcript, sentences))
+
+    def score_context(self, ctx: CheckContext) -> Scorecard:
+        """The scorecard of the call of `ctx` (`ctx.call.sentences` holds the call's sentences
+        afterwards if a meaning check embedded them)."""
         results = [self._criterion(section.id, criterion, ctx) for section, criterion in self.rubric.criteria()]
         card = self._total(results)
         card.metrics = ctx.metrics

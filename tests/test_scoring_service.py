@@ -106,14 +106,14 @@ def test_a_call_that_cannot_be_scored_is_one_failure_line_and_the_next_is_scored
     t = transcript(GOOD_CALL)
     with Store(tmp_path / "qa.duckdb") as store:
         scoring = CallScoring(store, inbound_rubric, "yaml")
-        real = scoring.scorer.score
+        real = scoring.scorer.context
 
-        def score(tr):
+        def context(tr, *args):
             if tr.duration == 999.0:
                 raise ValueError("a check broke\non two lines")
-            return real(tr)
+            return real(tr, *args)
 
-        monkeypatch.setattr(scoring.scorer, "score", score)
+        monkeypatch.setattr(scoring.scorer, "context", context)
         bad = scoring.score(CallRecord(call_id="bad", file="bad.wav", content_hash="h1", agent="bob"),
                             replace(t, duration=999.0), run_id="r1")
         good = scoring.score(CallRecord(call_id="good", file="good.wav", content_hash="h2"), t, run_id="r1")
@@ -156,15 +156,15 @@ def test_the_runner_records_a_scoring_fault_as_that_files_failure(tmp_path, inbo
     monkeypatch.setattr(BatchRunner, "_transcribe_here", lambda self, job: transcript(GOOD_CALL))
     with Store(tmp_path / "qa.duckdb") as store:
         runner = BatchRunner(store, inbound_rubric, "yaml", BatchSettings(), read_metadata(tmp_path / "calls.csv"))
-        real = runner.scoring.scorer.score
+        real = runner.scoring.scorer.context
         calls = iter(["a", "b"])
 
-        def score(tr):
+        def context(tr, *args):
             if next(calls) == "b":
                 raise KeyError("no such metric")
-            return real(tr)
+            return real(tr, *args)
 
-        monkeypatch.setattr(runner.scoring.scorer, "score", score)
+        monkeypatch.setattr(runner.scoring.scorer, "context", context)
         result = runner.run(files)
         stored = store.query("SELECT call_id, agent, team, call_date, content_hash FROM calls")
         failures = store.query("SELECT call_id, agent, reason FROM failures")
@@ -230,19 +230,19 @@ def test_rescore_writes_scorecards_in_chunks_and_records_a_call_it_cannot_score(
             store.save_call(CallRecord(call_id=f"c{n}", file=f"c{n}.wav", content_hash=f"h{n}"), t, None)
         writes = []
         real_save = store.save_scorecards
-        monkeypatch.setattr(store, "save_scorecards", lambda cards, run_id=None: (
-            writes.append([c for c, _ in cards]), real_save(cards, run_id)))
-        real_score = RubricScorer.score
+        monkeypatch.setattr(store, "save_scorecards", lambda cards, run_id=None, **kwargs: (
+            writes.append([c for c, _ in cards]), real_save(cards, run_id, **kwargs)))
+        real_context = RubricScorer.context
 
-        def score(self, tr, *args, **kwargs):
+        def context(self, tr, *args, **kwargs):
             if tr is broken:
                 raise ZeroDivisionError("division by zero")
-            return real_score(self, tr, *args, **kwargs)
+            return real_context(self, tr, *args, **kwargs)
 
         stored = store.load_transcripts()
         broken = stored[2][1]
         monkeypatch.setattr(store, "load_transcripts", lambda call_ids=None: stored)
-        monkeypatch.setattr(RubricScorer, "score", score)
+        monkeypatch.setattr(RubricScorer, "context", context)
         progress = []
         result = rescore(store, inbound_rubric, "yaml", chunk=2, on_progress=lambda d, n: progress.append((d, n)))
         failures = store.query("SELECT call_id, reason, run_id FROM failures")
