@@ -64,10 +64,12 @@ class CallScoring:
         self.scorer = RubricScorer(rubric)
         self.chunk = max(1, chunk)
         self._pending: list[tuple[str, Scorecard]] = []
+        self._pending_finals: list[tuple[str, Scorecard, dict[str, int]]] = []
         self._pending_sentences: dict[str, StoredSentences] = {}
         self._pending_run: str | None = None
         if rubric_text is not None:
             store.save_rubric(rubric, rubric_text)
+        self._answers = store.final_answers(rubric.content_hash)  # reviewed calls of this version
         self.examples = list(dict.fromkeys(text for site in meaning_sites(rubric) for text in
                                            site.check.meaning.examples + site.check.meaning.counter_examples))
         self._cache_examples()
@@ -133,12 +135,13 @@ class CallScoring:
             handed = _restore(transcript, sentences)
             ctx = self.scorer.context(transcript, handed)
             scorecard = self.scorer.score_context(ctx)
+            final = self._final(record.call_id, scorecard)
             if save_transcript:
-                self.store.save_call(record, transcript, scorecard, run_id, _stored(ctx.call))
+                self.store.save_call(record, transcript, scorecard, run_id, _stored(ctx.call), final=final)
             else:
                 fresh = ctx.call.sentences
                 self._defer(record.call_id, scorecard, run_id,
-                            _stored(ctx.call) if fresh is not None and fresh is not handed else None)
+                            _stored(ctx.call) if fresh is not None and fresh is not handed else None, final)
         except StoreError:  # the database cannot be written: the batch stops with this line
             raise
         except Exception as exc:  # one bad call must not stop the batch
@@ -157,13 +160,25 @@ class CallScoring:
         return CallOutcome(file=record.file, call_id=record.call_id or Path(record.file).stem, status="failed",
                            agent=record.agent, reason=reason)
 
+    def _final(self, call_id: str | None, scorecard: Scorecard) -> tuple[Scorecard, dict[str, int]] | None:
+        """The call's reviews of this rubric version applied to its new machine scorecard (None
+        when it has none): reviewers' answers stay final when a call is scored again."""
+        answers = self._answers.get(call_id)
+        if not answers:
+            return None
+        machine = {r.criterion_id: r.outcome.value for r in scorecard.results}
+        final = self.scorer.final_scorecard(machine, {c: outcome for c, (outcome, _) in answers.items()})
+        return final, {c: review_id for c, (_, review_id) in answers.items()}
+
     def _defer(self, call_id: str | None, scorecard: Scorecard, run_id: str | None,
-               sentences: StoredSentences | None) -> None:
+               sentences: StoredSentences | None, final: tuple[Scorecard, dict[str, int]] | None = None) -> None:
         if not call_id:
             raise ValueError("a stored call's scorecard needs the call id")
         if self._pending and run_id != self._pending_run:
             self.flush()
         self._pending.append((call_id, scorecard))
+        if final is not None:
+            self._pending_finals.append((call_id, *final))
         if sentences is not None and sentences.spans:
             self._pending_sentences[call_id] = sentences
         self._pending_run = run_id
@@ -175,8 +190,9 @@ class CallScoring:
         it embedded, in one transaction; the number written."""
         pending, self._pending = self._pending, []
         sentences, self._pending_sentences = self._pending_sentences, {}
+        finals, self._pending_finals = self._pending_finals, []
         if pending:
-            self.store.save_scorecards(pending, run_id=self._pending_run, sentences=sentences)
+            self.store.save_scorecards(pending, run_id=self._pending_run, sentences=sentences, finals=finals)
         return len(pending)
 
     def __enter__(self) -> "CallScoring":

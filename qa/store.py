@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +39,60 @@ if TYPE_CHECKING:  # the store reads a rubric's fields only; importing scoring l
     import numpy as np
 
     from scoring.rubric import Rubric
+
+_REVIEW_TABLES = """
+CREATE TABLE IF NOT EXISTS reviews (
+    review_id BIGINT PRIMARY KEY,
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    criterion_id VARCHAR NOT NULL,
+    reviewer VARCHAR NOT NULL,
+    reviewed_at TIMESTAMP NOT NULL,
+    machine_outcome VARCHAR,
+    previous_outcome VARCHAR,
+    outcome VARCHAR NOT NULL,
+    reason VARCHAR,
+    comment VARCHAR,
+    source VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS final_scorecards (
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    score DOUBLE,
+    passed BOOLEAN,
+    auto_failed BOOLEAN,
+    flags VARCHAR,
+    reviewed INTEGER,
+    updated_at TIMESTAMP,
+    PRIMARY KEY (call_id, rubric_hash)
+);
+CREATE TABLE IF NOT EXISTS final_results (
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    criterion_id VARCHAR NOT NULL,
+    outcome VARCHAR,
+    points_awarded DOUBLE,
+    points_possible DOUBLE,
+    review_id BIGINT,
+    PRIMARY KEY (call_id, rubric_hash, criterion_id)
+);
+CREATE TABLE IF NOT EXISTS final_sections (
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    section_id VARCHAR NOT NULL,
+    points_awarded DOUBLE,
+    points_possible DOUBLE,
+    PRIMARY KEY (call_id, rubric_hash, section_id)
+);
+CREATE TABLE IF NOT EXISTS review_queue (
+    call_id VARCHAR NOT NULL,
+    rubric_hash VARCHAR NOT NULL,
+    reason VARCHAR,
+    period VARCHAR,
+    sampled_at TIMESTAMP,
+    PRIMARY KEY (call_id, rubric_hash)
+);
+"""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -197,7 +252,7 @@ CREATE TABLE IF NOT EXISTS example_embeddings (
     embedding BLOB NOT NULL,
     PRIMARY KEY (model, text)
 );
-"""
+""" + _REVIEW_TABLES
 
 # The schema SCHEMA creates. Each released change of the schema is one version:
 #   1 bf9a940 first release          2 0a826c8 scorecards.metrics    3 e338b02 calls.redactions
@@ -205,7 +260,12 @@ CREATE TABLE IF NOT EXISTS example_embeddings (
 #   6 eb3ab75 schema_version, runs.status, failures.agent
 #   7 scorecards.metrics is JSON (was VARCHAR holding JSON text)
 #   8 sentences (a call's sentences and their embeddings), example_embeddings (rubric examples)
-SCHEMA_VERSION = 8
+#   9 reviews (append-only audit of human answers), final_scorecards/final_results/final_sections
+#     (the scorecard with human answers in place of the machine's), review_queue
+SCHEMA_VERSION = 9
+LOCK_WAIT_S = 10.0
+"""Seconds a command keeps trying to open a database another process holds (a `qa serve`
+request or a batch writing one call holds it for a moment)."""
 
 _SCHEMA_VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP)"
 
@@ -245,15 +305,17 @@ MIGRATIONS: dict[int, list[str]] = {
         """CREATE TABLE IF NOT EXISTS example_embeddings (
             model VARCHAR NOT NULL, text VARCHAR NOT NULL, embedding BLOB NOT NULL, PRIMARY KEY (model, text))""",
     ],
+    9: [_REVIEW_TABLES],
 }
 
 # How a database made before versions were recorded shows its version: (version, table, column).
 _LEGACY_MARKS = [(2, "scorecards", "metrics"), (3, "calls", "redactions"), (4, "calls", "holds"),
                  (5, "calls", "voice_similarity"), (5, "speaker_spans", "call_id"), (5, "voiceprints", "agent")]
 
-_CALL_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards", "turns", "sentences",
-                "speaker_spans", "calls")
-_SCORE_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards")
+_FINAL_TABLES = ("final_results", "final_sections", "final_scorecards")
+_CALL_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards", *_FINAL_TABLES, "reviews",
+                "review_queue", "turns", "sentences", "speaker_spans", "calls")
+_SCORE_TABLES = ("evidence", "criterion_results", "section_scores", "scorecards", *_FINAL_TABLES)
 
 RUN_STATUSES = ("running", "finished", "interrupted", "stopped")
 
@@ -274,6 +336,26 @@ class StoredSentences:
     model: str
     spans: list[tuple[int, int, int, float, float]]
     vectors: np.ndarray  # (sentences, dim) float16
+
+
+@dataclass(frozen=True)
+class NewReview:
+    """A human answer for one criterion of one scored call, as `Store.save_reviews` appends it.
+
+    outcome: pass, fail or na; machine_outcome and previous_outcome: the machine's answer and the
+    final answer before this one. source: "review" (the workbench) or "import" (a CSV file)."""
+
+    call_id: str
+    rubric_hash: str
+    criterion_id: str
+    reviewer: str
+    outcome: str
+    reason: str | None = None
+    comment: str | None = None
+    machine_outcome: str | None = None
+    previous_outcome: str | None = None
+    source: str = "review"
+    reviewed_at: datetime | None = None  # None: now
 
 
 @dataclass
@@ -305,10 +387,22 @@ class Store(ReadModel):
     """One DuckDB file. Use as a context manager or call close(). The read methods of the
     reports and exports come from `qa.store_read.ReadModel`."""
 
-    def __init__(self, path: str | Path, read_only: bool = False):
+    def __init__(self, path: str | Path, read_only: bool = False, *, hold: bool = True,
+                 wait_s: float = LOCK_WAIT_S):
+        """path: the DuckDB file (created with the schema when it does not exist).
+        read_only: open for reading only; an older file is upgraded first with a write open.
+        hold: keep the file open until `close`. False: give it back after every transaction and
+            whenever `release` is called (it is opened again on the next use), so another
+            process (`qa serve`, a batch) can use the file in between.
+        wait_s: how long to keep trying when another process holds the file, before the
+            StoreError that names it."""
         self.path = Path(path)
         self.read_only = read_only
+        self.hold = hold
+        self.wait_s = wait_s
         self.fault: StoreError | None = None  # the first write the file refused
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._depth = 0  # open transactions (the connection is kept while one is open)
         if read_only and not self.path.is_file():
             raise StoreError(f"{self.path}: database not found (score some calls first with `qa score`)")
         self.con = self._connect(read_only)
@@ -330,10 +424,44 @@ class Store(ReadModel):
             self.con.close()
             raise
 
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """The open connection; opened again (waiting for other processes) after `release`."""
+        if self._con is None:
+            self._con = self._connect(self.read_only)
+        return self._con
+
+    @con.setter
+    def con(self, value: duckdb.DuckDBPyConnection | None) -> None:
+        self._con = value
+
+    def release(self) -> None:
+        """Close the file until the next use, so other processes can open it (not inside a
+        transaction). The next read or write opens it again."""
+        if self._con is not None and self._depth == 0:
+            con, self._con = self._con, None
+            try:
+                con.close()
+            except duckdb.Error as exc:
+                if self.fault is None and not self.read_only:
+                    raise self._write_error(exc) from None
+
     def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
-        try:
-            return duckdb.connect(str(self.path), read_only=read_only)
-        except duckdb.IOException as exc:
+        deadline, pause = time.monotonic() + self.wait_s, 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or time.monotonic() >= deadline:
+                    return self._refuse(exc)
+            except duckdb.Error as exc:
+                return self._refuse(exc)
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 0.25)
+
+    def _refuse(self, exc: duckdb.Error):
+        """The StoreError for a file that cannot be opened."""
+        if isinstance(exc, duckdb.IOException):
             if "lock" in str(exc).lower():
                 holder = re.search(r"held in (.+?) \(PID (\d+)\)", str(exc))
                 who = f"{holder.group(1)} (PID {holder.group(2)})" if holder else "another process"
@@ -342,8 +470,7 @@ class Store(ReadModel):
                     "wait for it to finish (or stop it), then run again, or use another --db"
                 ) from None
             raise StoreError(f"{self.path}: cannot open database ({_first_line(exc)})") from None
-        except duckdb.Error as exc:
-            raise StoreError(f"{self.path}: not a usable DuckDB database ({_first_line(exc)})") from None
+        raise StoreError(f"{self.path}: not a usable DuckDB database ({_first_line(exc)})") from None
 
     # -- schema versions ---------------------------------------------------------------
 
@@ -426,11 +553,8 @@ class Store(ReadModel):
         self.close()
 
     def close(self) -> None:
-        try:
-            self.con.close()
-        except duckdb.Error as exc:
-            if self.fault is None and not self.read_only:
-                raise self._write_error(exc) from None
+        self._depth = 0
+        self.release()
 
     # -- writing -----------------------------------------------------------------------
 
@@ -452,7 +576,8 @@ class Store(ReadModel):
                                       "name", "points", "critical", "coaching"), [list(r) for r in rows])
 
     def save_call(self, info: CallRecord, transcript: Transcript, scorecard: Scorecard | None,
-                  run_id: str | None = None, sentences: StoredSentences | None = None) -> None:
+                  run_id: str | None = None, sentences: StoredSentences | None = None,
+                  final: tuple[Scorecard, dict[str, int]] | None = None) -> None:
         """Write one call's record, transcript, sentences and scorecard in one transaction,
         replacing earlier rows (the sentences of the transcript before too). ValueError when the
         record lacks its call id, file or content hash."""
@@ -466,14 +591,19 @@ class Store(ReadModel):
                 self._write_sentences({info.call_id: sentences})
             if scorecard is not None:
                 self._write_scorecards([(info.call_id, scorecard)], run_id)
+                if final is not None:  # the call's reviews applied to its new scorecard
+                    self._write_finals([(info.call_id, *final)])
             self.con.execute("DELETE FROM failures WHERE file = ?", [info.file])
 
     def save_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None = None,
-                        sentences: dict[str, StoredSentences] | None = None) -> None:
-        """Write (or replace) scorecards of stored calls, and (replace) the `sentences` of calls
-        (call_id -> sentences), all in one transaction."""
+                        sentences: dict[str, StoredSentences] | None = None,
+                        finals: list[tuple[str, Scorecard, dict[str, int]]] = ()) -> None:
+        """Write (or replace) scorecards of stored calls, the final scorecards of those with
+        reviews (see `save_reviews`), and (replace) the `sentences` of calls (call_id ->
+        sentences), all in one transaction."""
         with self._transaction():
             self._write_scorecards(cards, run_id)
+            self._write_finals(list(finals))
             if sentences:
                 self._write_sentences(sentences)
 
@@ -735,6 +865,63 @@ class Store(ReadModel):
             if rows:
                 self._insert(table, columns, rows)
 
+    # -- reviews -----------------------------------------------------------------------
+
+    def save_reviews(self, reviews: list[NewReview], finals: list[tuple[str, Scorecard, dict[str, int]]]) -> list[int]:
+        """Append reviews to the audit table (rows are never updated; only `forget` deletes them)
+        and replace the final scorecards of their calls, in one transaction. finals: (call_id,
+        scorecard with the human answers in place, criterion_id -> id of the review giving its
+        answer, where -1 - i names the i-th review of this batch). The new review ids, in order."""
+        with self._transaction():
+            first = self.con.execute("SELECT coalesce(max(review_id), 0) + 1 FROM reviews").fetchone()[0]
+            ids = list(range(first, first + len(reviews)))
+            now = _now()
+            if reviews:
+                self._insert("reviews", ("review_id", "call_id", "rubric_hash", "criterion_id", "reviewer",
+                                         "reviewed_at", "machine_outcome", "previous_outcome", "outcome", "reason",
+                                         "comment", "source"),
+                             [[i, r.call_id, r.rubric_hash, r.criterion_id, r.reviewer, r.reviewed_at or now,
+                               r.machine_outcome, r.previous_outcome, r.outcome, r.reason, r.comment, r.source]
+                              for i, r in zip(ids, reviews)])
+            self._write_finals([(call_id, card, {c: ids[-1 - v] if v < 0 else v for c, v in by.items()})
+                                for call_id, card, by in finals])
+        return ids
+
+    def _write_finals(self, finals: list[tuple[str, Scorecard, dict[str, int]]]) -> None:
+        """Replace the final scorecards (totals, results, sections) of these calls."""
+        now = _now()
+        for call_id, card, _ in finals:
+            for table in _FINAL_TABLES:
+                self.con.execute(f"DELETE FROM {table} WHERE call_id = ? AND rubric_hash = ?",
+                                 [call_id, card.rubric_hash])
+        rows: dict[str, list] = {"final_scorecards": [], "final_results": [], "final_sections": []}
+        for call_id, card, review_ids in finals:
+            key = [call_id, card.rubric_hash]
+            rows["final_scorecards"].append(key + [card.score, card.passed, card.auto_failed, json.dumps(card.flags),
+                                                   len(review_ids), now])
+            rows["final_results"] += [key + [r.criterion_id, r.outcome.value, r.points_awarded, r.points_possible,
+                                             review_ids.get(r.criterion_id)] for r in card.results]
+            rows["final_sections"] += [key + [x.section_id, x.points_awarded, x.points_possible] for x in card.sections]
+        key = ("call_id", "rubric_hash")
+        for table, columns in (
+                ("final_scorecards", key + ("score", "passed", "auto_failed", "flags", "reviewed", "updated_at")),
+                ("final_results", key + ("criterion_id", "outcome", "points_awarded", "points_possible", "review_id")),
+                ("final_sections", key + ("section_id", "points_awarded", "points_possible"))):
+            if rows[table]:
+                self._insert(table, columns, rows[table])
+
+    def queue_for_review(self, picks: list[tuple[str, str, str, str]]) -> int:
+        """Add (call_id, rubric_hash, reason, period) to the review queue (a call already queued
+        for that version keeps its entry); how many were added."""
+        with self._transaction():
+            before = self.con.execute("SELECT count(*) FROM review_queue").fetchone()[0]
+            now = _now()
+            for call_id, rubric_hash, reason, period in picks:
+                self.con.execute("INSERT INTO review_queue (call_id, rubric_hash, reason, period, sampled_at) "
+                                 "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                                 [call_id, rubric_hash, reason, period, now])
+            return self.con.execute("SELECT count(*) FROM review_queue").fetchone()[0] - before
+
     # -- reading (what reports and table exports read: qa/store_read.py) --------------
 
     def query(self, sql: str, params: list | None = None) -> list[dict]:
@@ -881,23 +1068,29 @@ class _Transaction:
     def __enter__(self):
         try:
             self.con.execute("BEGIN TRANSACTION")
+            self.store._depth += 1
         except duckdb.Error as exc:
             if _is_fault(exc):
                 raise self.store._write_error(exc) from None
             raise
 
     def __exit__(self, exc_type, exc, tb):
-        if exc_type is None:
-            try:
-                self.con.execute("COMMIT")
-            except duckdb.Error as commit_error:
-                self._rollback()
-                raise self.store._write_error(commit_error) from None
+        self.store._depth -= 1
+        try:
+            if exc_type is None:
+                try:
+                    self.con.execute("COMMIT")
+                except duckdb.Error as commit_error:
+                    self._rollback()
+                    raise self.store._write_error(commit_error) from None
+                return False
+            self._rollback()
+            if isinstance(exc, duckdb.Error) and _is_fault(exc):
+                raise self.store._write_error(exc) from None
             return False
-        self._rollback()
-        if isinstance(exc, duckdb.Error) and _is_fault(exc):
-            raise self.store._write_error(exc) from None
-        return False
+        finally:
+            if not self.store.hold:
+                self.store.release()
 
     def _rollback(self) -> None:
         try:

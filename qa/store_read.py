@@ -63,6 +63,8 @@ class ReportCall(TypedDict):
     flags: list[str]
     metrics: dict[str, Any] | None        # qa_types.CallMetrics as plain JSON values
     scored_at: datetime | None
+    machine_score: float | None           # the machine's score; `score` is the final one (with reviews)
+    reviewed: int                         # criteria answered by a reviewer
 
 
 class EvidenceRow(TypedDict):
@@ -93,6 +95,8 @@ class CriterionResultRow(TypedDict):
     coaching: str | None
     position: int | None
     evidence: list[EvidenceRow]
+    machine_outcome: str | None           # the machine's answer; `outcome` is the final one
+    review_id: int | None                 # the review giving the final answer (None: the machine's)
 
 
 class SectionScoreRow(TypedDict):
@@ -195,9 +199,12 @@ class ReadModel:
             SELECT c.call_id, c.file, c.agent, c.team, c.call_date, c.duration_s, c.language,
                    c.language_probability, c.channels, c.model, c.warnings, c.redactions,
                    c.speakers, c.agent_speaker, c.role_method, c.role_confidence, c.role_detail,
-                   s.rubric_hash, s.rubric_id, r.name AS rubric_name, s.score, s.passed,
-                   s.auto_failed, s.pass_mark, s.flags, s.metrics, s.scored_at
+                   s.rubric_hash, s.rubric_id, r.name AS rubric_name, coalesce(f.score, s.score) AS score,
+                   coalesce(f.passed, s.passed) AS passed, coalesce(f.auto_failed, s.auto_failed) AS auto_failed,
+                   s.pass_mark, coalesce(f.flags, s.flags) AS flags, s.metrics, s.scored_at,
+                   s.score AS machine_score, coalesce(f.reviewed, 0) AS reviewed
             FROM calls c JOIN scorecards s USING (call_id) LEFT JOIN rubrics r ON r.rubric_hash = s.rubric_hash
+            LEFT JOIN final_scorecards f ON f.call_id = s.call_id AND f.rubric_hash = s.rubric_hash
             WHERE s.rubric_hash = ?
               AND (?::DATE IS NULL OR c.call_date >= ?::DATE)
               AND (?::DATE IS NULL OR c.call_date <= ?::DATE)
@@ -217,9 +224,13 @@ class ReadModel:
         evidence in order (only calls that have results are keys)."""
         results: dict[str, list[dict]] = {}
         for row in self._rows("""
-                SELECT cr.call_id, cr.rubric_hash, cr.section_id, cr.criterion_id, cr.name, cr.outcome,
-                       cr.points_awarded, cr.points_possible, cr.critical, cr.note, d.coaching, d.position
+                SELECT cr.call_id, cr.rubric_hash, cr.section_id, cr.criterion_id, cr.name,
+                       coalesce(f.outcome, cr.outcome) AS outcome,
+                       coalesce(f.points_awarded, cr.points_awarded) AS points_awarded,
+                       coalesce(f.points_possible, cr.points_possible) AS points_possible,
+                       cr.critical, cr.note, d.coaching, d.position, cr.outcome AS machine_outcome, f.review_id
                 FROM criterion_results cr LEFT JOIN criteria d USING (rubric_hash, criterion_id)
+                LEFT JOIN final_results f USING (call_id, rubric_hash, criterion_id)
                 WHERE cr.rubric_hash = ? AND list_contains(?, cr.call_id)
                 ORDER BY cr.call_id, d.position""", [rubric_hash, list(call_ids)]):
             row["evidence"] = []
@@ -238,8 +249,11 @@ class ReadModel:
         """call_id -> its section scores for this rubric version (only calls that have some)."""
         sections: dict[str, list[dict]] = {}
         for row in self._rows("""
-                SELECT call_id, rubric_hash, section_id, name, weight, points_awarded, points_possible
-                FROM section_scores WHERE rubric_hash = ? AND list_contains(?, call_id)
+                SELECT call_id, rubric_hash, section_id, s.name, s.weight,
+                       coalesce(f.points_awarded, s.points_awarded) AS points_awarded,
+                       coalesce(f.points_possible, s.points_possible) AS points_possible
+                FROM section_scores s LEFT JOIN final_sections f USING (call_id, rubric_hash, section_id)
+                WHERE rubric_hash = ? AND list_contains(?, call_id)
                 ORDER BY call_id""", [rubric_hash, list(call_ids)]):
             sections.setdefault(row["call_id"], []).append(row)
         return sections
@@ -258,6 +272,91 @@ class ReadModel:
         return {row["criterion_id"]: row for row in self._rows("""
             SELECT rubric_hash, position, section_id, section_name, criterion_id, name, points, critical, coaching
             FROM criteria WHERE rubric_hash = ? ORDER BY position""", [rubric_hash])}
+
+    # -- reviews -----------------------------------------------------------------------
+
+    def call_rubric_hash(self, call_id: str) -> str | None:
+        """The rubric version of the call's most recent scorecard."""
+        row = self.con.execute("SELECT rubric_hash FROM scorecards WHERE call_id = ? "
+                               "ORDER BY scored_at DESC LIMIT 1", [call_id]).fetchone()
+        return row[0] if row else None
+
+    def rubric_yaml(self, rubric_hash: str) -> str | None:
+        """The YAML text of a stored rubric version."""
+        row = self.con.execute("SELECT yaml_text FROM rubrics WHERE rubric_hash = ?", [rubric_hash]).fetchone()
+        return row[0] if row else None
+
+    def machine_results(self, rubric_hash: str, call_ids: Sequence[str]) -> dict[str, dict[str, str]]:
+        """call_id -> criterion_id -> the machine's outcome, for this rubric version."""
+        out: dict[str, dict[str, str]] = {}
+        for call_id, criterion_id, outcome in self.con.execute(
+                "SELECT call_id, criterion_id, outcome FROM criterion_results "
+                "WHERE rubric_hash = ? AND list_contains(?, call_id)", [rubric_hash, list(call_ids)]).fetchall():
+            out.setdefault(call_id, {})[criterion_id] = outcome
+        return out
+
+    def final_answers(self, rubric_hash: str, call_ids: Sequence[str] | None = None) -> dict[str, dict[str, tuple[str, int]]]:
+        """call_id -> criterion_id -> (outcome, review id) of the latest review of each reviewed
+        criterion in this rubric version (all calls when `call_ids` is None)."""
+        out: dict[str, dict[str, tuple[str, int]]] = {}
+        for call_id, criterion_id, outcome, review_id in self.con.execute("""
+                SELECT call_id, criterion_id, arg_max(outcome, review_id), max(review_id) FROM reviews
+                WHERE rubric_hash = ? AND (?::VARCHAR[] IS NULL OR list_contains(?::VARCHAR[], call_id))
+                GROUP BY call_id, criterion_id""",
+                [rubric_hash, None if call_ids is None else list(call_ids),
+                 None if call_ids is None else list(call_ids)]).fetchall():
+            out.setdefault(call_id, {})[criterion_id] = (outcome, review_id)
+        return out
+
+    def review_history(self, call_id: str) -> list[dict]:
+        """Every review of the call (all rubric versions), oldest first: the audit trail."""
+        return self._rows("""
+            SELECT review_id, call_id, rubric_hash, criterion_id, reviewer, reviewed_at, machine_outcome,
+                   previous_outcome, outcome, reason, comment, source
+            FROM reviews WHERE call_id = ? ORDER BY review_id""", [call_id])
+
+    def human_answers(self, rubric_hash: str | None = None) -> list[dict]:
+        """Each reviewer's latest answer per call and criterion (of one rubric version, or all),
+        with the machine's answer in that version: call_id, rubric_hash, criterion_id, reviewer,
+        outcome, machine_outcome, reviewed_at."""
+        return self._rows("""
+            SELECT r.call_id, r.rubric_hash, r.criterion_id, r.reviewer,
+                   arg_max(r.outcome, r.review_id) AS outcome, any_value(cr.outcome) AS machine_outcome,
+                   max(r.reviewed_at) AS reviewed_at
+            FROM reviews r LEFT JOIN criterion_results cr USING (call_id, rubric_hash, criterion_id)
+            WHERE ?::VARCHAR IS NULL OR r.rubric_hash = ?::VARCHAR
+            GROUP BY r.call_id, r.rubric_hash, r.criterion_id, r.reviewer
+            ORDER BY r.rubric_hash, r.criterion_id, r.call_id, r.reviewer""", [rubric_hash, rubric_hash])
+
+    def sampling_calls(self, rubric_hash: str) -> list[dict]:
+        """Calls scored with this rubric version, for sampling: call_id, agent, call date (else
+        the day it was transcribed), machine score, passed, auto_failed, pass_mark, outcomes
+        (criterion_id -> machine outcome), reviewed (criteria answered by a reviewer)."""
+        rows = self._rows("""
+            SELECT c.call_id, c.agent, coalesce(c.call_date, c.transcribed_at::DATE) AS call_date, s.score, s.passed,
+                   s.auto_failed, s.pass_mark, coalesce(f.reviewed, 0) AS reviewed,
+                   map_from_entries(list((cr.criterion_id, cr.outcome))) AS outcomes
+            FROM calls c JOIN scorecards s USING (call_id)
+            LEFT JOIN final_scorecards f ON f.call_id = s.call_id AND f.rubric_hash = s.rubric_hash
+            LEFT JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = s.rubric_hash
+            WHERE s.rubric_hash = ?
+            GROUP BY ALL ORDER BY c.call_id""", [rubric_hash])
+        for row in rows:
+            row["outcomes"] = {k: v for k, v in (row["outcomes"] or {}).items() if k is not None}
+        return rows
+
+    def review_queue(self, rubric_hash: str | None = None) -> list[dict]:
+        """Queued calls (of one rubric version, or all) with their agent, date, final score and
+        how many criteria were reviewed, unreviewed first, then by when they were queued."""
+        return self._rows("""
+            SELECT q.call_id, q.rubric_hash, q.reason, q.period, q.sampled_at, c.agent, c.call_date, c.duration_s,
+                   c.language, coalesce(f.score, s.score) AS score, s.score AS machine_score,
+                   coalesce(f.passed, s.passed) AS passed, coalesce(f.reviewed, 0) AS reviewed
+            FROM review_queue q JOIN calls c USING (call_id)
+            JOIN scorecards s ON s.call_id = q.call_id AND s.rubric_hash = q.rubric_hash
+            LEFT JOIN final_scorecards f ON f.call_id = q.call_id AND f.rubric_hash = q.rubric_hash
+            WHERE ?::VARCHAR IS NULL OR q.rubric_hash = ?::VARCHAR
+            ORDER BY coalesce(f.reviewed, 0) > 0, q.sampled_at, q.call_id""", [rubric_hash, rubric_hash])
 
     def calls_scored_only_with_other_versions(self, rubric_hash: str) -> int:
         """How many calls have scorecards, none of them of this rubric version."""

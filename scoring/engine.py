@@ -73,16 +73,18 @@ class RubricScorer:
         card.metrics = ctx.metrics
         return card
 
-    def _criterion(self, section_id: str, criterion: Criterion, ctx: CheckContext) -> CriterionResult:
-        """One criterion's outcome: N/A when `applies_when` does not pass, else its check's.
-        Points possible are 0 for N/A and bonus criteria; evidence is cut to MAX_EVIDENCE items."""
-        outcome, evidence, note = Outcome.NA, [], ""
-        condition = criterion.applies_when.evaluate(ctx) if criterion.applies_when else None
-        if condition is not None and condition.outcome != Outcome.PASS:
-            note = f"does not apply: {condition.note or criterion.applies_when.describe()}"
-        else:
-            checked = criterion.check.evaluate(ctx)
-            outcome, evidence, note = checked.outcome, checked.evidence, checked.note
+    def final_scorecard(self, machine: dict[str, str], answers: dict[str, str]) -> Scorecard:
+        """The scorecard of a call whose criteria the machine answered `machine` (criterion_id ->
+        pass/fail/na) with the human `answers` in their place: points, sections, score, verdict,
+        band and flags computed as for a machine scorecard (no evidence, no metrics)."""
+        results = []
+        for section, criterion in self.rubric.criteria():
+            outcome = Outcome(answers.get(criterion.id) or machine.get(criterion.id) or Outcome.NA.value)
+            results.append(self._result(section.id, criterion, outcome, [], ""))
+        return self._total(results)
+
+    def _result(self, section_id: str, criterion: Criterion, outcome: Outcome, evidence: list,
+                note: str) -> CriterionResult:
         return CriterionResult(
             section_id=section_id,
             criterion_id=criterion.id,
@@ -94,6 +96,18 @@ class RubricScorer:
             evidence=evidence[:MAX_EVIDENCE],
             note=note,
         )
+
+    def _criterion(self, section_id: str, criterion: Criterion, ctx: CheckContext) -> CriterionResult:
+        """One criterion's outcome: N/A when `applies_when` does not pass, else its check's.
+        Points possible are 0 for N/A and bonus criteria; evidence is cut to MAX_EVIDENCE items."""
+        outcome, evidence, note = Outcome.NA, [], ""
+        condition = criterion.applies_when.evaluate(ctx) if criterion.applies_when else None
+        if condition is not None and condition.outcome != Outcome.PASS:
+            note = f"does not apply: {condition.note or criterion.applies_when.describe()}"
+        else:
+            checked = criterion.check.evaluate(ctx)
+            outcome, evidence, note = checked.outcome, checked.evidence, checked.note
+        return self._result(section_id, criterion, outcome, evidence, note)
 
     def _total(self, results: list[CriterionResult]) -> Scorecard:
         """Section points, the weighted score (see scoring/rubric.py), verdict, band and flags."""

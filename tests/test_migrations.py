@@ -24,7 +24,7 @@ from tests.test_scoring_engine import GOOD_CALL
 # in tests/schemas/v<version>.yaml (each names its release and what it added).
 SCHEMAS = Path(__file__).parent / "schemas"
 RELEASED = {version: yaml.safe_load((SCHEMAS / f"v{version}.yaml").read_text(encoding="utf-8"))["ddl"]
-            for version in range(1, 8)}
+            for version in range(1, 9)}
 # What the version-5 release ran on every open after its SCHEMA (its MIGRATIONS).
 V5_OPEN = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column}"
            for column in ("speakers INTEGER", "agent_speaker VARCHAR", "role_method VARCHAR",
@@ -120,8 +120,9 @@ def _schema(con) -> tuple[set, set]:
 
 
 @pytest.mark.parametrize("version, opened_by_v5", [(1, False), (2, False), (3, False), (4, False), (5, False),
-                                                   (6, False), (7, False), (1, True), (3, True)],
-                         ids=["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v1-then-opened-by-v5", "v3-then-opened-by-v5"])
+                                                   (6, False), (7, False), (8, False), (1, True), (3, True)],
+                         ids=["v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v1-then-opened-by-v5",
+                              "v3-then-opened-by-v5"])
 def test_every_released_schema_is_migrated_and_works(tmp_path, inbound_rubric, version, opened_by_v5):
     db = make_old_database(tmp_path / "old.duckdb", version, opened_by_v5)
     t = transcript(GOOD_CALL)
