@@ -118,7 +118,7 @@ def score(
         agent_channel=agent_channel, language=language, force=force, redact=not no_redact,
     )
     try:
-        with Store(db) as store:
+        with Store(db, hold=False) as store:  # given back between calls (qa serve)
             runner = BatchRunner(store, rubric_obj, rubric_text, settings, table)
             with Progress(
                 TextColumn("scoring"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
@@ -221,7 +221,7 @@ def rescore(
     if not db.is_file():
         _fail(f"{db}: database not found (score some calls first with `qa score`)")
     try:
-        with Store(db) as store, Progress(TextColumn("rescoring"), BarColumn(), MofNCompleteColumn(),
+        with Store(db, hold=False) as store, Progress(TextColumn("rescoring"), BarColumn(), MofNCompleteColumn(),
                                           TimeElapsedColumn(), console=err) as progress:
             task = progress.add_task("rescore", total=None)
             result = rescore_calls(store, rubric_obj, text, force,
@@ -253,7 +253,7 @@ def import_(
         _fail(f"--format {fmt}: unknown import format (auto, {', '.join(import_format_names())})")
     rubric_obj, text = _load_rubric(rubric)
     try:
-        with Store(db) as store:
+        with Store(db, hold=False) as store:
             outcomes = import_transcripts(store, rubric_obj, text, files, fmt, language, set(agent_speaker),
                                           redact_personal_data=not no_redact)
     except (StoreError, ImportRefused) as exc:

@@ -103,6 +103,7 @@ class BatchRunner:
                     done(job)
                 else:
                     jobs.append(job)
+            self.store.release()  # while calls are transcribed, other processes may use the file
             if jobs:
                 self.check_model()
             if workers <= 1 or len(jobs) <= 1:

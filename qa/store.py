@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 import json
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -228,7 +229,9 @@ CREATE TABLE IF NOT EXISTS runs (
     files INTEGER,
     scored INTEGER,
     failed INTEGER,
-    status VARCHAR
+    status VARCHAR,
+    host VARCHAR,
+    pid INTEGER
 );
 CREATE TABLE IF NOT EXISTS schema_version (
     version INTEGER PRIMARY KEY,
@@ -305,7 +308,8 @@ MIGRATIONS: dict[int, list[str]] = {
         """CREATE TABLE IF NOT EXISTS example_embeddings (
             model VARCHAR NOT NULL, text VARCHAR NOT NULL, embedding BLOB NOT NULL, PRIMARY KEY (model, text))""",
     ],
-    9: [_REVIEW_TABLES],
+    9: [_REVIEW_TABLES, "ALTER TABLE runs ADD COLUMN IF NOT EXISTS host VARCHAR",
+        "ALTER TABLE runs ADD COLUMN IF NOT EXISTS pid INTEGER"],
 }
 
 # How a database made before versions were recorded shows its version: (version, table, column).
@@ -368,6 +372,24 @@ class Forgotten:
     @property
     def total(self) -> int:
         return sum(self.rows.values())
+
+
+_HOST = socket.gethostname()
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (a zombie counts as gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 def _now() -> datetime:
@@ -540,11 +562,15 @@ class Store(ReadModel):
                 "such as `qa rescore`, with write access to the file, then run this again") from None
 
     def _mark_interrupted_runs(self) -> None:
-        """Runs still 'running' belong to a process that stopped without finishing (Ctrl-C, kill,
-        power cut): only one process can hold the database for writing, and it is this one."""
-        if self.con.execute("SELECT 1 FROM runs WHERE status = 'running' LIMIT 1").fetchone():
+        """Runs still 'running' whose process is gone stopped without finishing (Ctrl-C, kill,
+        power cut). A run of a live process on this machine (a batch that gives the file back
+        between calls) is left running; one recorded without its process, or by another
+        machine, is taken as gone."""
+        running = self.con.execute("SELECT run_id, host, pid FROM runs WHERE status = 'running'").fetchall()
+        dead = [run_id for run_id, host, pid in running if not (host == _HOST and pid and _alive(pid))]
+        if dead:
             with self._transaction():
-                self.con.execute("UPDATE runs SET status = 'interrupted' WHERE status = 'running'")
+                self.con.execute("UPDATE runs SET status = 'interrupted' WHERE list_contains(?, run_id)", [dead])
 
     def __enter__(self) -> "Store":
         return self
@@ -745,8 +771,8 @@ class Store(ReadModel):
     def start_run(self, run_id: str, rubric_hash: str, model: str, files: int) -> None:
         with self._transaction():
             self._insert("runs", ("run_id", "started_at", "finished_at", "rubric_hash", "model", "files", "scored",
-                                  "failed", "status"),
-                         [[run_id, _now(), None, rubric_hash, model, files, 0, 0, "running"]])
+                                  "failed", "status", "host", "pid"),
+                         [[run_id, _now(), None, rubric_hash, model, files, 0, 0, "running", _HOST, os.getpid()]])
 
     def finish_run(self, run_id: str, scored: int, failed: int, status: str = "finished") -> None:
         """Record how a run ended: 'finished', 'interrupted' (Ctrl-C) or 'stopped' (by an error).

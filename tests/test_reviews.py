@@ -202,3 +202,21 @@ def test_a_writer_that_releases_the_file_lets_another_process_review_meanwhile(t
     with Store(path, read_only=True) as store:
         assert len(store.review_history("c1")) == 5
         assert len(store.query("SELECT call_id FROM calls WHERE call_id LIKE 'batch%'")) == 20
+
+
+def test_opening_the_file_leaves_the_run_of_a_live_batch_running(tmp_path):
+    import os
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    with Store(tmp_path / "qa.duckdb") as store:
+        store.start_run("live", "h", "base", 3)  # this process: alive
+        store.start_run("dead", "h", "base", 3)
+        store.con.execute("UPDATE runs SET pid = ? WHERE run_id = 'dead'", [gone.pid])
+        store.start_run("elsewhere", "h", "base", 3)
+        store.con.execute("UPDATE runs SET host = 'another-machine' WHERE run_id = 'elsewhere'")
+    with Store(tmp_path / "qa.duckdb") as store:
+        assert {r["run_id"]: r["status"] for r in store.query("SELECT run_id, status FROM runs")} == {
+            "live": "running", "dead": "interrupted", "elsewhere": "interrupted"}
+        assert store.query("SELECT pid FROM runs WHERE run_id = 'live'") == [{"pid": os.getpid()}]

@@ -206,6 +206,11 @@ class _DiskFillsUp:
                 "No space left on device")
         return self._con.execute(sql, *args)
 
+    def reopened(self, con):
+        """The same disk under a new connection (the store gives the file back between calls)."""
+        self._con = con
+        return self
+
     def __getattr__(self, name):
         return getattr(self._con, name)
 
@@ -236,7 +241,9 @@ def test_a_full_disk_stops_the_batch_with_one_store_error(tmp_path, inbound_rubr
 
     with Store(db) as store:
         runner = _runner(store, inbound_rubric, monkeypatch, transcribe)
-        store.con = _DiskFillsUp(store.con, db)
+        disk = _DiskFillsUp(store.con, db)
+        store.con, connect = disk, store._connect
+        monkeypatch.setattr(store, "_connect", lambda read_only: disk.reopened(connect(read_only)))
         with pytest.raises(StoreError) as err:
             runner.run(_audio_files(tmp_path, 3))
         message = str(err.value)
