@@ -282,12 +282,12 @@ def serve(
     """Open the review workbench: review queue, review pages with the recording, calibration."""
     import uvicorn
 
-    if not db.is_file():
-        typer.echo(f"error: {db}: database not found (score some calls first with `qa score`)", err=True)
-        raise typer.Exit(2)
+    from qa.store import Store, StoreError
+
     try:
+        Store(db, read_only=True).close()  # a qa database this version can read, or one line why not
         app = create_app(db, reviewer=reviewer, users=users)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, StoreError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
     typer.echo(f"review workbench on http://{host}:{port}/ (Ctrl+C stops it)")

@@ -5,6 +5,11 @@ and calibration."""
 from __future__ import annotations
 
 import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -16,7 +21,7 @@ from qa.serve import check_password, create_app, hash_password, load_users
 from qa.store import CallInfo, Store
 from scoring import parse_rubric
 from tests.builders import transcript
-from tests.conftest import EXAMPLES
+from tests.conftest import EXAMPLES, REPO
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 
@@ -59,9 +64,16 @@ def token_of(html: str) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', html).group(1)
 
 
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build_db(tmp_path_factory.mktemp("serve") / "qa.duckdb")
+
+
 @pytest.fixture
-def db(tmp_path):
-    return build_db(tmp_path / "qa.duckdb")
+def db(built, tmp_path):
+    """A fresh copy of the module's database for each test."""
+    shutil.copy(built, tmp_path / "qa.duckdb")
+    return tmp_path / "qa.duckdb"
 
 
 @pytest.fixture
@@ -185,3 +197,30 @@ def test_calibration_page(client, db):
 def test_the_command_needs_a_reviewer_or_users(db):
     with pytest.raises(ValueError, match="--reviewer"):
         create_app(db)
+
+
+def test_qa_serve_command(db, tmp_path):
+    import httpx
+
+    refused = subprocess.run([sys.executable, "-m", "qa.cli", "serve", "--db", str(db)], capture_output=True,
+                             text=True, cwd=REPO, timeout=120)
+    assert refused.returncode == 2 and "--reviewer NAME or --users FILE" in refused.stderr
+    missing = subprocess.run([sys.executable, "-m", "qa.cli", "serve", "--db", str(tmp_path / "no.duckdb"),
+                              "--reviewer", "maria"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert missing.returncode == 2 and "database not found" in missing.stderr
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "qa.cli", "serve", "--db", str(db), "--reviewer", "maria",
+                               "--port", str(port)], cwd=REPO)
+    try:
+        deadline, page = time.monotonic() + 60, None
+        while page is None and time.monotonic() < deadline and server.poll() is None:
+            try:
+                page = httpx.get(f"http://127.0.0.1:{port}/")
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert page is not None and page.status_code == 200 and "c1" in page.text
+    finally:
+        server.terminate()
+        server.wait(30)
