@@ -32,6 +32,7 @@ def _register_subcommands() -> None:
 
     app.add_typer(rubric_app, name="rubric")
     app.add_typer(eval_app, name="eval")
+    app.command(name="serve")(__import__("qa.serve", fromlist=["serve"]).serve)
 
 
 _register_subcommands()
