@@ -28,11 +28,13 @@ err = Console(stderr=True)
 
 def _register_subcommands() -> None:
     from qa.eval_cli import eval_app
+    from qa.review_cli import register as register_review
     from qa.rubric_cli import rubric_app
 
     app.add_typer(rubric_app, name="rubric")
     app.add_typer(eval_app, name="eval")
     app.command(name="serve")(__import__("qa.serve", fromlist=["serve"]).serve)
+    register_review(app)
 
 
 _register_subcommands()
