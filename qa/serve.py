@@ -237,6 +237,8 @@ def create_app(db: str | Path, *, reviewer: str | None = None, users: dict[str, 
         name = who(request)
         outcome = data.get("outcome", "agree")
         reason = data.get("reason") or ("agree" if outcome == "agree" else "wrong_outcome")
+        if outcome != "agree" and reason == "agree":
+            raise HTTPException(400, "an override needs a reason other than agreeing with the machine")
         with open_store() as store:
             Reviews(store).record(ReviewInput(call_id, data.get("criterion_id", ""),
                                               None if outcome == "agree" else outcome, name, reason,

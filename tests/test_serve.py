@@ -132,6 +132,24 @@ def test_a_review_the_store_refuses_is_a_400_with_its_line(client):
     token = token_of(client.get("/calls/c1").text)
     answer = client.post("/review/c1", data={"csrf": token, "criterion_id": "nope", "outcome": "pass"})
     assert answer.status_code == 400 and "no such criterion" in answer.text and "Traceback" not in answer.text
+    answer = client.post("/review/c1", data={"csrf": token, "criterion_id": "closing", "outcome": "maybe",
+                                             "reason": "wrong_outcome"})
+    assert answer.status_code == 400 and "outcome must be one of pass, fail, na" in answer.text
+    answer = client.post("/review/c1", data={"csrf": token, "criterion_id": "closing", "outcome": "pass",
+                                             "reason": "agree"})
+    assert answer.status_code == 400 and "needs a reason" in answer.text
+
+
+def test_a_criterion_reviewed_under_an_older_version_asks_for_a_new_look(client, db):
+    from qa.rescore import rescore
+
+    with Store(db) as store:
+        Reviews(store).record(ReviewInput("c1", "closing", "pass", "maria", "wrong_outcome"))
+        newer = RUBRIC.replace("pass_mark: 80", "pass_mark: 90")
+        rescore(store, parse_rubric(newer), newer)
+    page = client.get("/calls/c1")
+    assert 'id="new-look"' in page.text and "Says goodbye (was pass by maria)" in page.text
+    assert re.search(r'id="final-score">50<', page.text)  # the new version's machine answers until reviewed
 
 
 def test_sign_in_with_a_users_file(db, tmp_path):

@@ -114,7 +114,7 @@ def test_review_a_call_in_the_browser(server, page, tmp_path):
     render_reports(db, tmp_path / "site", ReportFilters())
     page.goto((tmp_path / "site" / "calls" / "c1.html").as_uri())
     closing = page.locator("tr", has_text="Says goodbye")
-    assert closing.locator("td").nth(2).inner_text().strip() == "pass"
+    assert closing.locator("td").nth(2).inner_text().startswith("pass")  # the reviewed answer, not the machine's
     assert page.locator(".card .v").first.inner_text() == "100"
 
 
