@@ -251,8 +251,8 @@ def create_app(db: str | Path, *, reviewer: str | None = None, users: dict[str, 
         """The recording of a stored call; nothing else (the path comes from the database only)."""
         who(request)
         with open_store() as store:
-            rows = store.query("SELECT file FROM calls WHERE call_id = ?", [call_id])
-        path = Path(rows[0]["file"]) if rows and rows[0]["file"] else None
+            file = store.call_file(call_id)
+        path = Path(file) if file else None
         if path is None or not path.is_file():
             return PlainTextResponse("no recording for this call", status_code=404)
         return FileResponse(path)

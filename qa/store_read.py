@@ -281,6 +281,11 @@ class ReadModel:
                                "ORDER BY scored_at DESC LIMIT 1", [call_id]).fetchone()
         return row[0] if row else None
 
+    def call_file(self, call_id: str) -> str | None:
+        """The audio file a stored call was transcribed from."""
+        row = self.con.execute("SELECT file FROM calls WHERE call_id = ?", [call_id]).fetchone()
+        return row[0] if row else None
+
     def rubric_yaml(self, rubric_hash: str) -> str | None:
         """The YAML text of a stored rubric version."""
         row = self.con.execute("SELECT yaml_text FROM rubrics WHERE rubric_hash = ?", [rubric_hash]).fetchone()
