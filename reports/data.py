@@ -11,6 +11,8 @@ from pathlib import Path
 
 import duckdb
 
+from qa.calibration import GATE_AC1, MIN_N
+from qa.reviews import Calibration, Reviews
 from qa.store import Store, StoreError
 from qa.store_read import CriterionResultRow, CriterionRow, ReportCall, SectionScoreRow, TurnRow
 
@@ -64,10 +66,13 @@ class ReportData:
     rubric: dict = field(default_factory=dict)  # the version reported: rubric_hash, rubric_id, name
     other_versions: int = 0                   # calls scored only with other versions
     failures: list[dict] = field(default_factory=list)  # Store.failures(): file, reason, failed_at, ...
+    calibration: Calibration | None = None    # reviews of this version, gate MIN_N / GATE_AC1 (None: no version)
 
 
 def load(db: str | Path, filters: ReportFilters | None = None, missing_rubric_ok: bool = False) -> ReportData:
-    """Scorecards of one rubric version (with filters), their results, evidence and turns.
+    """Scorecards of one rubric version (with filters), their final results (reviewers' answers
+    in place of the machine's), evidence and turns, and the version's calibration (all its reviews,
+    whatever the filters).
 
     A rubric named in the filters that has no scorecards is a fault, unless `missing_rubric_ok`
     (re-rendering a report after its calls were forgotten): then the report is empty."""
@@ -95,9 +100,11 @@ def load(db: str | Path, filters: ReportFilters | None = None, missing_rubric_ok
         criteria = store.criteria(version)
         other_versions = store.calls_scored_only_with_other_versions(version)
         failures = store.failures()
+        calibration = Reviews(store).calibration(version, min_n=MIN_N, gate_ac1=GATE_AC1) if version else None
     except duckdb.Error as exc:
         raise ReportError(f"{db}: not a qa database ({str(exc).splitlines()[0]})") from None
     finally:
         store.close()
     return ReportData(calls=calls, results=results, turns=turns, criteria=criteria,
-                      sections=sections, rubric=rubric, other_versions=other_versions, failures=failures)
+                      sections=sections, rubric=rubric, other_versions=other_versions, failures=failures,
+                      calibration=calibration)

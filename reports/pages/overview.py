@@ -1,9 +1,12 @@
-"""The team overview (index.html): figures, agents, criteria, auto-failed calls, every call."""
+"""The team overview (index.html): figures, agents, criteria (those below the calibration gate
+marked "needs human review"), auto-failed calls, every call; a link to the calibration page when
+there are reviews."""
 from __future__ import annotations
 
 from reports import charts, stats
 from reports.formatting import finite
 from reports.pages import Site, report_page
+from reports.pages.calibration import calibration_file
 
 
 @report_page("overview", template="index.html", files="index.html", links=("agent", "call"), order=90)
@@ -18,6 +21,8 @@ def overview(site: Site, key: None) -> dict:
         "auto_failed": [c for c in data.calls if c["auto_failed"]],
         "team_rates": team_rates, "criteria": data.criteria, "failures": data.failures,
         "rubric": data.rubric, "other_versions": data.other_versions, "filters": site.filters,
+        "needs_review": data.calibration.flagged if data.calibration else {},
+        "calibration_href": calibration_file(site),  # index.html is at the top, beside it
         "weekly_chart": charts.weekly_team(stats.weekly([c for c in data.calls if finite(c["score"])])),
         "criteria_chart": charts.criterion_bars(
             [(d["name"], team_rates.get(cid), None) for cid, d in data.criteria.items() if cid in team_rates],
