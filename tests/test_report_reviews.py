@@ -63,6 +63,7 @@ def test_overview_and_agent_pages_use_the_final_answers(site):
     assert re.search(r"Closing 95%", overview)  # c03's closing was failed by the reviewer
     agent = _text((out / "agents" / "ann.html").read_text(encoding="utf-8"))
     assert "Average score 95" in agent
+    assert "Missed on c03 (reviewed; machine: pass)" in agent  # the reviewer failed closing
 
 
 def test_the_calibration_page_lists_the_figures_and_marks_criteria_below_the_gate(site):
