@@ -28,6 +28,7 @@ from scoring.rubric_tests import TestCase, case_transcript
 MIN_CASES = 3
 """Constraining cases needed on each side (expected pass, expected fail) to fit a threshold."""
 ABOVE_ALL = 1.5  # a threshold no sentence reaches (cosine similarity is at most 1)
+EPSILON = 1e-5
 
 
 @dataclass
@@ -115,7 +116,9 @@ def _fit_one(scorer: RubricScorer, site: MeaningSite, contexts, min_cases: int) 
             points = np.unique(np.append(sims.astype(np.float64), ABOVE_ALL))
             right = []
             for t in points:
-                check.meaning.threshold = float(t)  # plain assignment: no validation, may exceed 1
+                # just below the point: the check multiplies a subset of the vectors, which can
+                # round a sentence's similarity a hair under the value computed here
+                check.meaning.threshold = float(t) - EPSILON  # plain assignment: no validation
                 right.append(scorer._criterion(site.section_id, criterion, ctx).outcome.value == expected)
             right = np.array(right)
             if right.all() or not right.any():

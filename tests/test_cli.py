@@ -19,7 +19,8 @@ _one_line_error = one_line_error  # the name tests/test_inputs.py, test_import_c
 
 @pytest.mark.parametrize("edit, expected", [
     (("sections:", "sections: ["), "invalid YAML"),
-    (("        points: 10\n        check: {phrases: $greeting", "        points: 10\n        colour: red\n        check: {phrases: $greeting"),
+    (("        points: 10\n        check:\n          any:\n            - {phrases: $greeting",
+      "        points: 10\n        colour: red\n        check:\n          any:\n            - {phrases: $greeting"),
      "sections[0].criteria[0].colour: Extra inputs are not permitted"),
     (("    weight: 20\n    criteria:\n      - id: greeting", "    weight: lots\n    criteria:\n      - id: greeting"),
      "sections[0].weight: Input should be a valid number"),

@@ -110,10 +110,13 @@ def test_russian_inflected_forms_match_lemmas(scorer):
     assert card.result("empathy").outcome == Outcome.PASS
 
 
-def test_language_without_phrases_is_na(scorer):
+def test_language_without_phrases_is_na_unless_a_meaning_check_understands_it(scorer):
     card = scorer.score(transcript([("agent", 0.5, 3.0, "Bonjour, merci d'avoir appelé.")], language="fr"))
-    assert card.result("greeting").outcome == Outcome.NA
-    assert "no 'fr' phrases" in card.result("greeting").note
+    assert card.result("no_abuse").outcome == Outcome.NA  # phrases only: nothing to look for in French
+    assert "no 'fr' phrases" in card.result("no_abuse").note
+    greeting = card.result("greeting")  # phrases or meaning: the examples in six languages catch French too
+    assert greeting.outcome == Outcome.PASS and [e.quote for e in greeting.evidence] == [
+        "Bonjour, merci d'avoir appelé."]
 
 
 def test_phrase_lists_are_prepared_once_not_per_call(inbound_rubric, monkeypatch):

@@ -16,7 +16,20 @@ def _combine(results: list[CheckResult], decisive: Outcome) -> CheckResult:
     deciding = [r for r in applicable if r.outcome == decisive]
     chosen = deciding or applicable
     outcome = decisive if deciding else (Outcome.PASS if decisive == Outcome.FAIL else Outcome.FAIL)
-    return CheckResult(outcome, [e for r in chosen for e in r.evidence], "; ".join(r.note for r in chosen if r.note))
+    return CheckResult(outcome, _distinct([e for r in chosen for e in r.evidence]),
+                       "; ".join(r.note for r in chosen if r.note))
+
+
+def _distinct(evidence: list) -> list:
+    """Evidence in order without quotes that overlap an earlier quote of the same speaker (a
+    phrase and the sentence holding it, found by two sub-checks, are shown once)."""
+    kept = []
+    for item in evidence:
+        if item.quote and any(k.quote and k.role == item.role and item.start < k.end and item.end > k.start
+                              for k in kept):
+            continue
+        kept.append(item)
+    return kept
 
 
 @check_kind("all", order=90)
