@@ -16,10 +16,11 @@ import time
 from pathlib import Path
 
 from qa.rescore import rescore
-from qa.store import CallInfo, Store
+from qa.store import CallInfo, Store, StoredSentences
 from qa_types import Transcript, Turn
 from rubrics import rubric_path
-from scoring import load_rubric, parse_rubric
+from scoring import load_rubric, meaning, parse_rubric
+from scoring.calltext import CallText
 from scoring.rubric_tests import case_transcript, load_cases, tests_path_for
 
 
@@ -42,6 +43,14 @@ def synthetic_calls(n: int, cases_per_call: int = 4, seed: int = 7) -> list[Tran
     return calls
 
 
+def stored_sentences(transcript: Transcript) -> StoredSentences:
+    """The call's sentences and vectors as `qa score` stores them with its transcript (each
+    distinct sentence embedded once here: the synthetic calls repeat the cases' sentences)."""
+    sentences = meaning.split_sentences(CallText(transcript))
+    found = meaning.CallSentences(sentences, meaning.embed_texts([s.text for s in sentences]), meaning.model_id())
+    return StoredSentences(found.model, found.spans(), found.vectors)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1000)
@@ -56,7 +65,7 @@ def main() -> None:
         t0 = time.perf_counter()
         for i, t in enumerate(calls):
             store.save_call(CallInfo(call_id=f"call-{i:05d}", file=f"call-{i:05d}.wav", content_hash=str(i),
-                                     agent=f"agent-{i % 20:02d}"), t, None)
+                                     agent=f"agent-{i % 20:02d}"), t, None, sentences=stored_sentences(t))
         stored_s = time.perf_counter() - t0
         t0 = time.perf_counter()
         result = rescore(store, changed, changed_text)
