@@ -191,7 +191,8 @@ def create_app(db: str | Path, *, reviewer: str | None = None, users: dict[str, 
         who(request)
         with open_store() as store:
             version, rows = store.rubric_version(), store.review_queue()
-        return page(request, "serve/queue.html", version=version, rows=rows, periods=PERIODS)
+            flagged = Reviews(store).calibration(version["rubric_hash"]).flagged if version else {}
+        return page(request, "serve/queue.html", version=version, rows=rows, periods=PERIODS, flagged=flagged)
 
     @app.post("/sample")
     def sample(request: Request, data: dict = Depends(form)):
@@ -206,7 +207,9 @@ def create_app(db: str | Path, *, reviewer: str | None = None, users: dict[str, 
             version = store.rubric_version()
             if version is None:
                 raise HTTPException(400, "no scored calls to sample from")
-            Reviews(store).sample(version["rubric_hash"], per_agent=per_agent, period=period, seed=seed)
+            reviews = Reviews(store)
+            uncertain = set(reviews.calibration(version["rubric_hash"]).flagged)  # reviewed first where unknown/low
+            reviews.sample(version["rubric_hash"], per_agent=per_agent, period=period, seed=seed, uncertain=uncertain)
         return RedirectResponse("/", status_code=303)
 
     @app.get("/calls/{call_id:path}", response_class=HTMLResponse)

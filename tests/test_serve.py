@@ -87,6 +87,7 @@ def test_queue_lists_queued_calls(client):
     assert page.status_code == 200
     assert 'href="/calls/c1"' in page.text and 'href="/calls/c2"' in page.text
     assert "near pass mark" in page.text and "Sample more calls" in page.text
+    assert 'id="needs-review"' in page.text  # no reviews yet: every criterion's agreement is unknown
 
 
 def test_review_page_shows_evidence_and_transcript_as_text(client):
