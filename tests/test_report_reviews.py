@@ -89,4 +89,6 @@ def test_without_reviews_there_is_no_calibration_page(tmp_path):
     scored_store(tmp_path / "qa.duckdb").close()
     written = {p.name for p in render_reports(tmp_path / "qa.duckdb", tmp_path / "site")}
     assert not any(n.startswith("calibration") for n in written)
-    assert "No human reviews of this rubric version yet" in (tmp_path / "site" / "index.html").read_text()
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert "No human reviews of this rubric version yet" in index
+    assert "needs-review" not in index  # one line says so; no criterion is marked before any review
