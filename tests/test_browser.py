@@ -41,7 +41,8 @@ def page(browser):
 
 
 def _page_of_each_kind(site: Path) -> list[tuple[str, Path]]:
-    """One page of every registered page kind: the ones named below, else the first it wrote."""
+    """One page of every registered page kind the report wrote: the ones named below, else the
+    first it wrote (a kind may write none: the calibration page needs reviews)."""
     from reports.pages import registered_pages
     from reports.render import read_manifest
 
@@ -50,8 +51,9 @@ def _page_of_each_kind(site: Path) -> list[tuple[str, Path]]:
     chosen = []
     for page in registered_pages():
         pattern = re.escape(page.files).replace(re.escape("{slug}"), "[^/]+")
-        name = preferred.get(page.name) or next(n for n in written if re.fullmatch(pattern, n))
-        chosen.append((page.name, site / name))
+        name = preferred.get(page.name) or next((n for n in written if re.fullmatch(pattern, n)), None)
+        if name:
+            chosen.append((page.name, site / name))
     return sorted(chosen, key=lambda kind: kind[0] == "call")  # the call page last: the seek test uses it
 
 
