@@ -153,14 +153,22 @@ class MetricSpec(Protocol):
 _EXPORTS = {
     "scorecards": """
         SELECT s.call_id, c.agent, c.team, c.call_date, c.language, c.duration_s, s.rubric_id, s.rubric_hash,
-               s.score, s.passed, s.auto_failed, s.pass_mark, s.flags, s.scored_at{metric_columns}
-        FROM scorecards s JOIN calls c USING (call_id){metric_join}
+               coalesce(f.score, s.score) AS score, coalesce(f.passed, s.passed) AS passed,
+               coalesce(f.auto_failed, s.auto_failed) AS auto_failed, s.pass_mark,
+               coalesce(f.flags, s.flags) AS flags, s.scored_at, s.score AS machine_score,
+               coalesce(f.reviewed, 0) AS reviewed_criteria{metric_columns}
+        FROM scorecards s JOIN calls c USING (call_id)
+        LEFT JOIN final_scorecards f ON f.call_id = s.call_id AND f.rubric_hash = s.rubric_hash{metric_join}
         ORDER BY s.call_id, s.scored_at""",
     "criterion_results": """
-        SELECT r.call_id, c.agent, c.call_date, r.rubric_hash, r.section_id, r.criterion_id, r.name, r.outcome,
-               r.points_awarded, r.points_possible, r.critical, r.note,
-               e.quote AS first_evidence, e.start_s AS evidence_start_s, e.end_s AS evidence_end_s
+        SELECT r.call_id, c.agent, c.call_date, r.rubric_hash, r.section_id, r.criterion_id, r.name,
+               coalesce(f.outcome, r.outcome) AS outcome, coalesce(f.points_awarded, r.points_awarded) AS points_awarded,
+               coalesce(f.points_possible, r.points_possible) AS points_possible, r.critical, r.note,
+               e.quote AS first_evidence, e.start_s AS evidence_start_s, e.end_s AS evidence_end_s,
+               r.outcome AS machine_outcome, f.review_id IS NOT NULL AS reviewed
         FROM criterion_results r JOIN calls c USING (call_id)
+        LEFT JOIN final_results f ON f.call_id = r.call_id AND f.rubric_hash = r.rubric_hash
+             AND f.criterion_id = r.criterion_id
         LEFT JOIN evidence e ON e.call_id = r.call_id AND e.rubric_hash = r.rubric_hash
              AND e.criterion_id = r.criterion_id AND e.evidence_index = 0
         ORDER BY r.call_id, r.rubric_hash, r.criterion_id""",
@@ -374,7 +382,9 @@ class ReadModel:
     def export_tables(self, out_dir: str | Path, fmt: TableFormatSpec,
                       metrics: Sequence[MetricSpec] | None = None) -> list[Path]:
         """Write scorecards.<fmt.name> and criterion_results.<fmt.name> into the existing folder
-        `out_dir` with DuckDB's COPY and `fmt.copy_options`; return their paths.
+        `out_dir` with DuckDB's COPY and `fmt.copy_options`; return their paths. Scores and
+        outcomes are the final ones (a reviewer's answer in place of the machine's), with the
+        machine's beside them (machine_score, machine_outcome) and what was reviewed.
 
         The scorecards table has one DOUBLE column per metric, `metric_column(name)`, e.g.
         metric_dead_air_s (by default the registered ones, scoring.metrics.registered_metrics()),

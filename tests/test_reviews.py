@@ -220,3 +220,21 @@ def test_opening_the_file_leaves_the_run_of_a_live_batch_running(tmp_path):
         assert {r["run_id"]: r["status"] for r in store.query("SELECT run_id, status FROM runs")} == {
             "live": "running", "dead": "interrupted", "elsewhere": "interrupted"}
         assert store.query("SELECT pid FROM runs WHERE run_id = 'live'") == [{"pid": os.getpid()}]
+
+
+def test_exports_carry_final_answers_beside_the_machines(tmp_path):
+    import csv
+
+    from qa.export import export_tables
+
+    path = tmp_path / "qa.duckdb"
+    with scored_store(path) as store:
+        Reviews(store).record(ReviewInput("c1", "closing", "pass", "maria", "wrong_outcome"))
+    written = export_tables(path, tmp_path / "bi", "csv")
+    cards = {r["call_id"]: r for r in csv.DictReader(written[0].open(encoding="utf-8"))}
+    assert (cards["c1"]["score"], cards["c1"]["machine_score"], cards["c1"]["reviewed_criteria"]) == (
+        "100.0", "50.0", "1")
+    assert (cards["c2"]["score"], cards["c2"]["reviewed_criteria"]) == ("100.0", "0")
+    results = {(r["call_id"], r["criterion_id"]): r for r in csv.DictReader(written[1].open(encoding="utf-8"))}
+    closing = results[("c1", "closing")]
+    assert (closing["outcome"], closing["machine_outcome"], closing["reviewed"]) == ("pass", "fail", "true")
