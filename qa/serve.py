@@ -56,9 +56,9 @@ def load_users(path: str | Path) -> dict[str, str]:
 
         data = tomllib.loads(text)
     else:
-        import yaml
+        from ruamel.yaml import YAML  # the YAML library the project depends on (rubrics)
 
-        data = yaml.safe_load(text)
+        data = YAML(typ="safe", pure=True).load(text)
     users = data.get("users") if isinstance(data, dict) else None
     if not isinstance(users, list) or not all(
             isinstance(u, dict) and isinstance(u.get("name"), str) and isinstance(u.get("password_hash"), str)
