@@ -342,6 +342,19 @@ class StoredSentences:
     vectors: np.ndarray  # (sentences, dim) float16
 
 
+@dataclass
+class StoredCall:
+    """One call as `Store.save_calls` writes it: its record (with call id, file and content
+    hash), transcript, sentences, machine scorecard, and final scorecard with the ids of the
+    reviews giving its human answers (None: not reviewed)."""
+
+    record: CallRecord
+    transcript: Transcript
+    scorecard: Scorecard | None = None
+    sentences: StoredSentences | None = None
+    final: tuple[Scorecard, dict[str, int]] | None = None
+
+
 @dataclass(frozen=True)
 class NewReview:
     """A human answer for one criterion of one scored call, as `Store.save_reviews` appends it.
@@ -425,6 +438,7 @@ class Store(ReadModel):
         self.fault: StoreError | None = None  # the first write the file refused
         self._con: duckdb.DuckDBPyConnection | None = None
         self._depth = 0  # open transactions (the connection is kept while one is open)
+        self._types: dict[str, dict[str, str]] = {}  # table -> column -> DuckDB type
         if read_only and not self.path.is_file():
             raise StoreError(f"{self.path}: database not found (score some calls first with `qa score`)")
         self.con = self._connect(read_only)
@@ -529,6 +543,7 @@ class Store(ReadModel):
     def _migrate(self, version: int) -> None:
         """Bring the file to SCHEMA_VERSION: a new file gets the schema, an older one each
         released version after its own in order, each in one transaction."""
+        self._types.clear()
         if version == 0:
             with self._transaction():
                 self.con.execute(SCHEMA)
@@ -607,19 +622,31 @@ class Store(ReadModel):
         """Write one call's record, transcript, sentences and scorecard in one transaction,
         replacing earlier rows (the sentences of the transcript before too). ValueError when the
         record lacks its call id, file or content hash."""
-        missing = [name for name in ("call_id", "file", "content_hash") if not getattr(info, name)]
-        if missing:
-            raise ValueError(f"call record {info.call_id or info.file!r} cannot be stored without "
-                             f"{' and '.join(missing)}")
+        self.save_calls([StoredCall(info, transcript, scorecard, sentences, final)], run_id)
+
+    def save_calls(self, calls: list[StoredCall], run_id: str | None = None) -> None:
+        """Write many calls (record, transcript, sentences, scorecard, final scorecard) in one
+        transaction, each table's rows in one statement, replacing the calls' earlier rows and
+        clearing their files' failures. ValueError, before anything is written, when a record
+        lacks its call id, file or content hash."""
+        for call in calls:
+            info = call.record
+            missing = [name for name in ("call_id", "file", "content_hash") if not getattr(info, name)]
+            if missing:
+                raise ValueError(f"call record {info.call_id or info.file!r} cannot be stored without "
+                                 f"{' and '.join(missing)}")
+        if not calls:
+            return
         with self._transaction():
-            self._write_transcript(info, transcript)
-            if sentences is not None:
-                self._write_sentences({info.call_id: sentences})
-            if scorecard is not None:
-                self._write_scorecards([(info.call_id, scorecard)], run_id)
-                if final is not None:  # the call's reviews applied to its new scorecard
-                    self._write_finals([(info.call_id, *final)])
-            self.con.execute("DELETE FROM failures WHERE file = ?", [info.file])
+            self._write_transcripts([(c.record, c.transcript) for c in calls])
+            sentences = {c.record.call_id: c.sentences for c in calls if c.sentences is not None}
+            if sentences:
+                self._write_sentences(sentences)
+            self._write_scorecards([(c.record.call_id, c.scorecard) for c in calls if c.scorecard is not None],
+                                   run_id)
+            self._write_finals([(c.record.call_id, *c.final) for c in calls
+                                if c.scorecard is not None and c.final is not None])
+            self.con.execute("DELETE FROM failures WHERE list_contains(?, file)", [[c.record.file for c in calls]])
 
     def save_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None = None,
                         sentences: dict[str, StoredSentences] | None = None,
@@ -806,31 +833,32 @@ class Store(ReadModel):
         self.fault = self.fault or error
         return error
 
-    def _write_transcript(self, info: CallRecord, t: Transcript) -> None:
+    def _write_transcripts(self, calls: list[tuple[CallRecord, Transcript]]) -> None:
+        """Replace the records, turns, speaker spans (and drop the sentences) of these calls."""
+        ids = [info.call_id for info, _ in calls]
         for table in ("turns", "sentences", "speaker_spans", "calls"):
-            self.con.execute(f"DELETE FROM {table} WHERE call_id = ?", [info.call_id])
-        role = t.role_decision
+            self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, call_id)", [ids])
+        now = _now()
+        records, spans, turns = [], [], []
+        for info, t in calls:
+            role = t.role_decision
+            records.append([
+                info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
+                t.duration, t.language, t.language_probability, t.channels, t.model,
+                json.dumps(t.warnings), json.dumps(info.redactions), json.dumps(t.holds), now,
+                len(t.speakers), role.agent_speaker if role else None, role.method if role else None,
+                role.confidence if role else None, role.detail if role else None,
+                json.dumps(t.voice_similarity) if t.voice_similarity else None])
+            spans += [(info.call_id, s.start, s.end, s.speaker) for s in t.speaker_spans]
+            turns += [(info.call_id, i, turn.speaker, turn.role.value, turn.start, turn.end, turn.text,
+                       json.dumps([[w.text, w.start, w.end, w.probability] for w in turn.words]))
+                      for i, turn in enumerate(t.turns)]
         self._insert("calls", (
             "call_id", "file", "content_hash", "agent", "team", "call_date", "duration_s", "language",
             "language_probability", "channels", "model", "warnings", "redactions", "holds", "transcribed_at",
-            "speakers", "agent_speaker", "role_method", "role_confidence", "role_detail", "voice_similarity"), [[
-            info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
-            t.duration, t.language, t.language_probability, t.channels, t.model,
-            json.dumps(t.warnings), json.dumps(info.redactions), json.dumps(t.holds), _now(),
-            len(t.speakers), role.agent_speaker if role else None, role.method if role else None,
-            role.confidence if role else None, role.detail if role else None,
-            json.dumps(t.voice_similarity) if t.voice_similarity else None]])
-        if t.speaker_spans:
-            self._insert("speaker_spans", ("call_id", "start_s", "end_s", "speaker"),
-                         [(info.call_id, s.start, s.end, s.speaker) for s in t.speaker_spans])
-        rows = [
-            (info.call_id, i, turn.speaker, turn.role.value, turn.start, turn.end, turn.text,
-             json.dumps([[w.text, w.start, w.end, w.probability] for w in turn.words]))
-            for i, turn in enumerate(t.turns)
-        ]
-        if rows:
-            self._insert("turns", ("call_id", "turn_index", "speaker", "role", "start_s", "end_s", "text", "words"),
-                         rows)
+            "speakers", "agent_speaker", "role_method", "role_confidence", "role_detail", "voice_similarity"), records)
+        self._insert("speaker_spans", ("call_id", "start_s", "end_s", "speaker"), spans)
+        self._insert("turns", ("call_id", "turn_index", "speaker", "role", "start_s", "end_s", "text", "words"), turns)
 
     def _write_sentences(self, calls: dict[str, StoredSentences]) -> None:
         """Replace the sentences of these calls: one row each, its vector a float16 BLOB."""
@@ -849,14 +877,21 @@ class Store(ReadModel):
         if values[0]:
             _insert_columns(self.con, "sentences", columns, values)
 
-    def _insert(self, table: str, columns: tuple[str, ...], rows: list, chunk: int = 500) -> None:
-        """Insert rows into the named columns with multi-row parameterised VALUES statements
-        (much faster than one per row)."""
-        head = f"INSERT INTO {table} ({', '.join(columns)}) VALUES "
-        marks = "(" + ", ".join("?" * len(columns)) + ")"
-        for start in range(0, len(rows), chunk):
-            part = rows[start:start + chunk]
-            self.con.execute(head + ", ".join([marks] * len(part)), [value for row in part for value in row])
+    def _insert(self, table: str, columns: tuple[str, ...], rows: list) -> None:
+        """Insert rows into the named columns in one statement, column by column (each column one
+        typed list parameter: far faster than rows of VALUES)."""
+        if not rows:
+            return
+        types = self._column_types(table)
+        _insert_columns(self.con, table, {c: types[c] for c in columns}, [list(v) for v in zip(*rows)])
+
+    def _column_types(self, table: str) -> dict[str, str]:
+        """Column name -> DuckDB type of one of the store's tables (read once per connection)."""
+        if table not in self._types:
+            self._types[table] = dict(self.con.execute(
+                "SELECT column_name, data_type FROM information_schema.columns WHERE table_name = ? "
+                "AND table_schema = current_schema()", [table]).fetchall())
+        return self._types[table]
 
     def _write_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None) -> None:
         by_rubric: dict[str, list[str]] = {}
