@@ -75,7 +75,9 @@ def score(
     agent_channel: int = typer.Option(0, "--agent-channel", min=0, max=1, help="Channel of the agent in stereo files without one in the metadata."),
     force: bool = typer.Option(False, "--force", help="Score again calls already scored with this rubric."),
     no_redact: bool = typer.Option(False, "--no-redact", help="Keep card numbers, phone numbers, e-mails and IBANs in transcripts."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Transcription processes, each loading the model once (default: one per core, at most 8)."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Transcription processes, each loading the model once (default: one per core, at most 8); with --executor ray, the number of Ray actors (default: as many as the cluster's free CPUs, or GPUs, hold)."),
+    executor: str = typer.Option("local", "--executor", help="Where transcription runs: 'local' (processes on this machine) or 'ray' (Ray actors; needs callqa[ray])."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --executor ray: the Ray cluster to use (HOST:PORT of its head, or 'auto'); default: a private Ray instance on this machine."),
     diarization: str = typer.Option("offline", "--diarization", help="How mono calls are split by speaker: 'offline' (local pyannote wiring), a pyannote pipeline name such as pyannote/speaker-diarization-community-1 (token from $HF_TOKEN) or folder, or 'none'."),
     min_speakers: int = typer.Option(1, "--min-speakers", min=1, help="Fewest speakers diarization may find in a mono call."),
     max_speakers: int = typer.Option(4, "--max-speakers", min=1, help="Most speakers diarization may find in a mono call (IVR, transfers, conferences add voices)."),
@@ -116,6 +118,17 @@ def score(
         _fail(f"--stereo {stereo}: unknown mode (use {' or '.join(STEREO_MODES)})")
     diarization_options = None if diarization == "none" else DiarizationOptions(
         pipeline=diarization, min_speakers=min_speakers, max_speakers=max_speakers)
+    from qa.executors import ExecutorError, get_executor
+
+    try:  # unknown or not installed: one line before anything is written
+        get_executor(executor)
+    except ExecutorError as exc:
+        _fail(str(exc))
+    if ray_address and executor != "ray":
+        _fail("--ray-address needs --executor ray")
+    executor_options = {"address": ray_address} if executor == "ray" else {}
+    if executor != "ray":
+        workers = workers or default_workers()
     settings = BatchSettings(
         transcriber=TranscriberOptions(model=model, device=device, diarization=diarization_options, stereo=stereo),
         agent_channel=agent_channel, language=language, force=force, redact=not no_redact,
@@ -142,8 +155,9 @@ def score(
                     else:
                         progress.console.print(f"[red]failed[/] {_show(outcome.reason)}", highlight=False)
 
-                result = runner.run(files, on_done=done, workers=workers or default_workers())
-    except (StoreError, ModelError) as exc:
+                result = runner.run(files, on_done=done, workers=workers, executor=executor,
+                                    executor_options=executor_options)
+    except (StoreError, ModelError, ExecutorError) as exc:
         _fail(str(exc))
     _print_summary(result, rubric_obj.id, db)
     if result.of("failed") and not result.of("scored") and not result.of("skipped"):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from qa.executors import get_executor
 from qa.inputs import PlannedCall, file_hash, find_inputs, plan_calls
 from qa.scoring_service import CallOutcome, CallScoring
 from qa.store import Store
@@ -82,10 +83,14 @@ class BatchRunner:
         return self._transcriber
 
     def run(self, files: list[Path], on_done: Callable[[CallOutcome], None] | None = None,
-            workers: int = 1) -> BatchResult:
-        """Score `files`; with workers > 1, transcription runs in that many processes (each loads
-        the model once) while this process scores and writes every call (one writer)."""
+            workers: int | None = 1, executor: str = "local",
+            executor_options: dict | None = None) -> BatchResult:
+        """Score `files`. Transcription runs where the executor named `executor` puts it
+        (`qa.executors`: "local", here or with workers > 1 in that many processes; "ray", on
+        `workers` Ray actors, `executor_options={"address": ...}` for a cluster); each loads the
+        model once, while this process scores and writes every call (one writer)."""
         calls = plan_calls(files, self.metadata)  # InputError (two files, one call id) before anything is written
+        runs = get_executor(executor)  # ExecutorError (unknown, not installed) before anything is written
         result = BatchResult(run_id=uuid.uuid4().hex[:12])
         self.store.start_run(result.run_id, self.rubric.content_hash, self.model_name, len(calls))
 
@@ -106,11 +111,7 @@ class BatchRunner:
             self.store.release()  # while calls are transcribed, other processes may use the file
             if jobs:
                 self.check_model()
-            if workers <= 1 or len(jobs) <= 1:
-                for job in jobs:
-                    done(self._finish(job, self._transcribe_here(job), result.run_id))
-            else:
-                self._run_parallel(jobs, workers, result.run_id, done)
+                runs.run(self, jobs, result.run_id, done, workers=workers, **(executor_options or {}))
         except BaseException as exc:  # Ctrl-C: the run is interrupted; a ModelError or StoreError stopped it
             status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "stopped"
             raise
@@ -354,8 +355,14 @@ def _transcribe_in_worker(job: Job, index: int | None = None):
         _worker_started[index] = os.getpid()
     if _worker_error is not None:
         return _worker_error
+    return _transcribe_or_error(_worker_transcriber, job)
+
+
+def _transcribe_or_error(transcriber: Transcriber, job: Job):
+    """In a worker process or Ray actor: the transcript, the exception to record for this file,
+    or a ModelError that stops the batch (each plain, so it pickles)."""
     try:
-        return _transcribe(_worker_transcriber, job)
+        return _transcribe(transcriber, job)
     except ModelError as exc:
         return ModelError(str(exc))
     except Exception as exc:
