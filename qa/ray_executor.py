@@ -45,6 +45,9 @@ __all__ = ["IN_FLIGHT_PER_ACTOR", "PoolPlan", "READY_TIMEOUT_S", "TranscriberAct
 
 IN_FLIGHT_PER_ACTOR = 2  # one transcribing, one queued behind it: no actor waits for the driver
 READY_TIMEOUT_S = 300.0  # for actors to be placed and load the model (a first run assembles it)
+# An actor (or its node) is gone: ActorDiedError and ActorUnavailableError are RayActorErrors.
+LOST_ERRORS = ("RayActorError", "WorkerCrashedError", "NodeDiedError", "ObjectLostError", "LocalRayletDiedError",
+               "ActorUnschedulableError")
 LOCAL_OBJECT_STORE_BYTES = 200 * 1024 * 1024  # transcripts are small; Ray's default is 30% of memory
 
 
@@ -187,8 +190,7 @@ class _Dispatcher:
         self.rex = rex
         self.ray, self.plan, self.runner, self.jobs, self.run_id, self.done = ray, plan, runner, jobs, run_id, done
         self.ready_timeout = ready_timeout
-        self.lost_errors = (rex.RayActorError, rex.WorkerCrashedError, rex.NodeDiedError, rex.ObjectLostError,
-                            rex.LocalRayletDiedError, rex.ActorUnschedulableError)
+        self.lost_errors = tuple(getattr(rex, name) for name in LOST_ERRORS if hasattr(rex, name))
         self.actor_class = ray.remote(TranscriberActor).options(
             num_cpus=plan.num_cpus, num_gpus=plan.num_gpus, max_restarts=0, max_task_retries=0)
         self.live: list[_Actor] = []
