@@ -210,15 +210,21 @@ def report(
     until: Optional[datetime] = typer.Option(None, "--until", formats=["%Y-%m-%d"], help="Last call date (YYYY-MM-DD)."),
     agent: list[str] = typer.Option([], "--agent", help="Only these agents (repeatable)."),
     team: list[str] = typer.Option([], "--team", help="Only these teams (repeatable)."),
+    calls: str = typer.Option("reached", "--calls", help="Which calls get a page: 'reached' (the calls the "
+                              "overview and agent pages link to: each agent's latest calls, coaching evidence, "
+                              "auto-fails, reviewed and queued calls) or 'all'."),
+    latest: int = typer.Option(10, "--latest", min=0, help="Latest calls listed (and given pages) per agent."),
 ) -> None:
-    """Write HTML reports: a team overview, one page per agent and one per call."""
+    """Write HTML reports: a team overview, one page per agent, and pages of the calls they link to (--calls all: every call)."""
     from reports.data import ReportError, ReportFilters
     from reports.render import render_reports
 
+    if calls not in ("reached", "all"):
+        _fail(f"--calls must be 'reached' or 'all', not '{calls}'")
     filters = ReportFilters(rubric=rubric, since=since.date() if since else None,
                             until=until.date() if until else None, agents=agent, teams=team)
     try:
-        written = render_reports(db, out, filters)
+        written = render_reports(db, out, filters, calls=calls, latest=latest)
     except ReportError as exc:
         _fail(str(exc))
     console.print(f"wrote {len(written)} pages; open {_show(out / 'index.html')}", highlight=False)

@@ -174,6 +174,7 @@ _EXPORTS = {
         ORDER BY r.call_id, r.rubric_hash, r.criterion_id""",
 }
 _METRICS_TABLE = "callqa_export_metrics"  # a TEMP table, only for the length of one export
+_SCOPE = "temp.main.callqa_report_scope"   # a TEMP table: the calls one report covers (open_report_scope)
 
 
 class ReadModel:
@@ -200,9 +201,11 @@ class ReadModel:
         return rows[0] if rows else None
 
     def report_calls(self, rubric_hash: str, since: date | None = None, until: date | None = None,
-                     agents: Sequence[str] = (), teams: Sequence[str] = ()) -> list[ReportCall]:
+                     agents: Sequence[str] = (), teams: Sequence[str] = (),
+                     call_ids: Sequence[str] | None = None) -> list[ReportCall]:
         """Calls scored with this rubric version, within the dates (inclusive) and among the
-        agents and teams given (all when empty), by date (undated last) then id."""
+        agents and teams given (all when empty), and among `call_ids` when given, by date
+        (undated last) then id."""
         calls = self._rows("""
             SELECT c.call_id, c.file, c.agent, c.team, c.call_date, c.duration_s, c.language,
                    c.language_probability, c.channels, c.model, c.warnings, c.redactions,
@@ -218,8 +221,10 @@ class ReadModel:
               AND (?::DATE IS NULL OR c.call_date <= ?::DATE)
               AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.agent))
               AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.team))
+              AND (?::VARCHAR[] IS NULL OR c.call_id IN (SELECT unnest(?::VARCHAR[])))
             ORDER BY c.call_date NULLS LAST, c.call_id""",
-            [rubric_hash, since, since, until, until, list(agents), list(agents), list(teams), list(teams)])
+            [rubric_hash, since, since, until, until, list(agents), list(agents), list(teams), list(teams),
+             None if call_ids is None else list(call_ids), None if call_ids is None else list(call_ids)])
         for call in calls:
             call["warnings"] = json.loads(call["warnings"] or "[]")
             call["flags"] = json.loads(call["flags"] or "[]")
@@ -239,14 +244,14 @@ class ReadModel:
                        cr.critical, cr.note, d.coaching, d.position, cr.outcome AS machine_outcome, f.review_id
                 FROM criterion_results cr LEFT JOIN criteria d USING (rubric_hash, criterion_id)
                 LEFT JOIN final_results f USING (call_id, rubric_hash, criterion_id)
-                WHERE cr.rubric_hash = ? AND list_contains(?, cr.call_id)
+                WHERE cr.rubric_hash = ? AND cr.call_id IN (SELECT unnest(?::VARCHAR[]))
                 ORDER BY cr.call_id, d.position""", [rubric_hash, list(call_ids)]):
             row["evidence"] = []
             results.setdefault(row["call_id"], []).append(row)
         by_key = {(r["call_id"], r["criterion_id"]): r for rows in results.values() for r in rows}
         for ev in self._rows("""
                 SELECT call_id, rubric_hash, criterion_id, evidence_index, kind, quote, role, start_s, end_s
-                FROM evidence WHERE rubric_hash = ? AND list_contains(?, call_id)
+                FROM evidence WHERE rubric_hash = ? AND call_id IN (SELECT unnest(?::VARCHAR[]))
                 ORDER BY call_id, criterion_id, evidence_index""", [rubric_hash, list(call_ids)]):
             target = by_key.get((ev["call_id"], ev["criterion_id"]))
             if target is not None:
@@ -261,7 +266,7 @@ class ReadModel:
                        coalesce(f.points_awarded, s.points_awarded) AS points_awarded,
                        coalesce(f.points_possible, s.points_possible) AS points_possible
                 FROM section_scores s LEFT JOIN final_sections f USING (call_id, rubric_hash, section_id)
-                WHERE rubric_hash = ? AND list_contains(?, call_id)
+                WHERE rubric_hash = ? AND call_id IN (SELECT unnest(?::VARCHAR[]))
                 ORDER BY call_id""", [rubric_hash, list(call_ids)]):
             sections.setdefault(row["call_id"], []).append(row)
         return sections
@@ -271,7 +276,7 @@ class ReadModel:
         turns: dict[str, list[dict]] = {}
         for row in self._rows("""
                 SELECT call_id, turn_index, speaker, role, start_s, end_s, text FROM turns
-                WHERE list_contains(?, call_id) ORDER BY call_id, start_s""", [list(call_ids)]):
+                WHERE call_id IN (SELECT unnest(?::VARCHAR[])) ORDER BY call_id, start_s""", [list(call_ids)]):
             turns.setdefault(row["call_id"], []).append(row)
         return turns
 
@@ -280,6 +285,174 @@ class ReadModel:
         return {row["criterion_id"]: row for row in self._rows("""
             SELECT rubric_hash, position, section_id, section_name, criterion_id, name, points, critical, coaching
             FROM criteria WHERE rubric_hash = ? ORDER BY position""", [rubric_hash])}
+
+    # -- report aggregates: computed in DuckDB over the calls one report covers ---------
+    #
+    # `open_report_scope` puts the covered calls (one rubric version, the report's filters) in a
+    # TEMP table of this connection, one row per call with its final score; the methods below
+    # aggregate over it, so a report never holds every call, result or turn in Python.
+
+    def open_report_scope(self, rubric_hash: str, unknown_agent: str, since: date | None = None,
+                          until: date | None = None, agents: Sequence[str] = (), teams: Sequence[str] = (),
+                          memory_limit: str | None = None) -> int:
+        """Define the calls a report covers (see `report_calls` for the filters); `agent_key` is
+        the agent, or `unknown_agent` for calls without one. Returns how many calls it covers.
+        `memory_limit` (e.g. "200MB") caps DuckDB's own memory for this connection's database."""
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = {_sql_text(memory_limit)}")
+        self.con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE {_SCOPE} AS
+            SELECT c.call_id, c.agent, coalesce(c.agent, ?::VARCHAR) AS agent_key, c.team, c.call_date, c.language,
+                   coalesce(f.score, s.score) AS score, coalesce(f.passed, s.passed) AS passed,
+                   coalesce(f.auto_failed, s.auto_failed) AS auto_failed, s.score AS machine_score,
+                   coalesce(f.reviewed, 0) AS reviewed, s.pass_mark, s.rubric_hash
+            FROM calls c JOIN scorecards s USING (call_id)
+            LEFT JOIN final_scorecards f ON f.call_id = s.call_id AND f.rubric_hash = s.rubric_hash
+            WHERE s.rubric_hash = ?
+              AND (?::DATE IS NULL OR c.call_date >= ?::DATE)
+              AND (?::DATE IS NULL OR c.call_date <= ?::DATE)
+              AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.agent))
+              AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.team))""",
+            [unknown_agent, rubric_hash, since, since, until, until, list(agents), list(agents),
+             list(teams), list(teams)])
+        return self.con.execute(f"SELECT count(*) FROM {_SCOPE}").fetchone()[0]
+
+    def close_report_scope(self) -> None:
+        self.con.execute(f"DROP TABLE IF EXISTS {_SCOPE}")
+
+    def scope_summaries(self, by_agent: bool) -> list[dict]:
+        """Calls, average score, pass rate, auto-fails, pass mark and `trend_change` (average score of the
+        later half of the calls by date, undated first, minus the earlier half's; None for fewer
+        than two calls) of the whole scope (`agent_key` None), or of each agent."""
+        return self._rows(f"""
+            WITH ranked AS (
+                SELECT CASE WHEN ? THEN agent_key END AS grp, score, passed, auto_failed, pass_mark,
+                       row_number() OVER w AS rn, count(*) OVER (PARTITION BY CASE WHEN ? THEN agent_key END) AS n
+                FROM {_SCOPE}
+                WINDOW w AS (PARTITION BY CASE WHEN ? THEN agent_key END ORDER BY call_date NULLS FIRST, call_id))
+            SELECT grp AS agent_key, count(*) AS calls, avg(score) AS average,
+                   count(*) FILTER (WHERE passed) / count(*) AS pass_rate,
+                   count(*) FILTER (WHERE auto_failed) AS auto_failed, min(pass_mark) AS pass_mark,
+                   CASE WHEN count(*) >= 2 THEN avg(score) FILTER (WHERE rn > n // 2)
+                        - avg(score) FILTER (WHERE rn <= n // 2) END AS trend_change
+            FROM ranked GROUP BY grp ORDER BY grp""", [by_agent, by_agent, by_agent])
+
+    def scope_pass_rates(self, by_agent: bool) -> list[dict]:
+        """(agent_key or None, criterion_id, passed, applicable): final outcomes of the scope's
+        criterion results, applicable meaning not N/A."""
+        return self._rows(f"""
+            SELECT CASE WHEN ? THEN s.agent_key END AS agent_key, cr.criterion_id,
+                   count(*) FILTER (WHERE coalesce(f.outcome, cr.outcome) = 'pass') AS passed,
+                   count(*) FILTER (WHERE coalesce(f.outcome, cr.outcome) IS DISTINCT FROM 'na') AS applicable
+            FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = s.rubric_hash
+            LEFT JOIN final_results f ON f.call_id = cr.call_id AND f.rubric_hash = cr.rubric_hash
+                 AND f.criterion_id = cr.criterion_id
+            GROUP BY ALL ORDER BY ALL""", [by_agent])
+
+    def scope_weekly(self, by_agent: bool) -> list[dict]:
+        """Per week (Monday `week`) of dated calls with a finite score, of the scope or of each
+        agent: average score, pass rate, calls."""
+        return self._rows(f"""
+            SELECT CASE WHEN ? THEN agent_key END AS agent_key,
+                   call_date - (isodow(call_date) - 1)::INTEGER AS week, avg(score) AS average,
+                   count(*) FILTER (WHERE passed) / count(*) AS pass_rate, count(*) AS calls
+            FROM {_SCOPE} WHERE call_date IS NOT NULL AND isfinite(score)
+            GROUP BY ALL ORDER BY ALL""", [by_agent])
+
+    def scope_points(self, most: int) -> list[dict]:
+        """agent_key, call_date, score, passed of each dated call with a finite score, by date
+        then id, of the agents with at most `most` such calls."""
+        return self._rows(f"""
+            SELECT agent_key, call_date, score, passed FROM {_SCOPE}
+            WHERE call_date IS NOT NULL AND isfinite(score)
+            QUALIFY count(*) OVER (PARTITION BY agent_key) <= ?
+            ORDER BY agent_key, call_date, call_id""", [most])
+
+    def scope_languages(self) -> list[dict]:
+        """agent_key, language: the languages of each agent's calls."""
+        return self._rows(f"SELECT DISTINCT agent_key, language FROM {_SCOPE} ORDER BY ALL")
+
+    def scope_calls(self, where: str = "all", limit: int | None = None, agent: str | None = None) -> list[dict]:
+        """Rows of the scope (call_id, agent, agent_key, team, call_date, language, score,
+        passed, auto_failed, machine_score, reviewed, rubric_hash), by date (undated last) then id.
+
+        where: "all"; "latest" (the `limit` most recent calls of each agent: undated first,
+        then newest; all of them without a limit); "team_latest" (the `limit` most recent of
+        the scope); "auto_failed" (the `limit` most recent auto-failed calls of each agent);
+        "reviewed" (calls with a reviewer's answer, or in the review queue). `agent`: one agent's only."""
+        recent = "ORDER BY call_date IS NULL DESC, call_date DESC, call_id DESC"
+        latest = "(?::INTEGER IS NULL OR row_number() OVER ({}) <= ?)"
+        where_, qualify = {
+            "all": ("TRUE", None),
+            "latest": ("TRUE", latest.format(f"PARTITION BY agent_key {recent}")),
+            "team_latest": ("TRUE", latest.format(recent)),
+            "auto_failed": ("auto_failed", latest.format(f"PARTITION BY agent_key {recent}")),
+            "reviewed": (f"(reviewed > 0 OR call_id IN (SELECT q.call_id FROM review_queue q "
+                         f"WHERE q.rubric_hash = {_SCOPE}.rubric_hash))", None),
+        }[where]
+        params = [limit, limit] if qualify else []
+        return self._rows(f"""
+            SELECT call_id, agent, agent_key, team, call_date, language, score, passed, auto_failed,
+                   machine_score, reviewed, rubric_hash
+            FROM {_SCOPE} WHERE (?::VARCHAR IS NULL OR agent_key = ?::VARCHAR) AND {where_}
+            {f"QUALIFY {qualify}" if qualify else ""}
+            ORDER BY call_date NULLS LAST, call_id""", [agent, agent, *params])
+
+    def scope_call_ids(self) -> list[str]:
+        """Every call of the scope, by date (undated last) then id."""
+        return [r[0] for r in self.con.execute(
+            f"SELECT call_id FROM {_SCOPE} ORDER BY call_date NULLS LAST, call_id").fetchall()]
+
+    def scope_misses(self, per_criterion: int) -> list[dict]:
+        """For each agent and criterion, the first `per_criterion` failed results (final outcome)
+        by call id: agent_key, call_id, criterion_id, note, outcome, machine_outcome, review_id,
+        metrics (the call's stored metrics, decoded) and evidence (rows in order)."""
+        rows = self._rows(f"""
+            WITH missed AS (
+                SELECT s.agent_key, cr.call_id, cr.rubric_hash, cr.criterion_id, cr.note,
+                       coalesce(f.outcome, cr.outcome) AS outcome, cr.outcome AS machine_outcome, f.review_id
+                FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = s.rubric_hash
+                LEFT JOIN final_results f ON f.call_id = cr.call_id AND f.rubric_hash = cr.rubric_hash
+                     AND f.criterion_id = cr.criterion_id
+                WHERE coalesce(f.outcome, cr.outcome) = 'fail'
+                QUALIFY row_number() OVER (PARTITION BY s.agent_key, cr.criterion_id ORDER BY cr.call_id) <= ?)
+            SELECT m.agent_key, m.call_id, m.rubric_hash, m.criterion_id, m.note, m.outcome, m.machine_outcome,
+                   m.review_id, any_value(sc.metrics) AS metrics,
+                   list({{'call_id': e.call_id, 'rubric_hash': e.rubric_hash, 'criterion_id': e.criterion_id,
+                         'evidence_index': e.evidence_index, 'kind': e.kind, 'quote': e.quote, 'role': e.role,
+                         'start_s': e.start_s, 'end_s': e.end_s}} ORDER BY e.evidence_index)
+                       FILTER (WHERE e.call_id IS NOT NULL) AS evidence
+            FROM missed m JOIN scorecards sc ON sc.call_id = m.call_id AND sc.rubric_hash = m.rubric_hash
+            LEFT JOIN evidence e ON e.call_id = m.call_id AND e.rubric_hash = m.rubric_hash
+                 AND e.criterion_id = m.criterion_id
+            GROUP BY ALL ORDER BY m.agent_key, m.criterion_id, m.call_id""", [per_criterion])
+        for row in rows:
+            row["metrics"] = json.loads(row["metrics"] or "null")
+            row["evidence"] = row["evidence"] or []
+        return rows
+
+    def scope_model_quotes(self, per_language: int = 2) -> list[dict]:
+        """Candidates for "how a teammate did it": for each criterion and call language, the
+        latest call (date, undated oldest, then id) of each of the `per_language` agents with
+        the latest such calls that passed it (final outcome) with a quote: criterion_id,
+        language, agent_key, agent, call_id, call_date and the first quote's evidence row."""
+        return self._rows(f"""
+            WITH quoted AS (
+                SELECT cr.criterion_id, s.language, s.agent_key, s.agent, s.call_date, e.call_id, e.rubric_hash,
+                       e.evidence_index, e.kind, e.quote, e.role, e.start_s, e.end_s
+                FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = s.rubric_hash
+                LEFT JOIN final_results f ON f.call_id = cr.call_id AND f.rubric_hash = cr.rubric_hash
+                     AND f.criterion_id = cr.criterion_id
+                JOIN evidence e ON e.call_id = cr.call_id AND e.rubric_hash = cr.rubric_hash
+                     AND e.criterion_id = cr.criterion_id AND e.kind = 'quote'
+                WHERE coalesce(f.outcome, cr.outcome) = 'pass'
+                QUALIFY row_number() OVER (PARTITION BY e.call_id, cr.criterion_id ORDER BY e.evidence_index) = 1),
+            per_agent AS (
+                SELECT * FROM quoted QUALIFY row_number() OVER (PARTITION BY criterion_id, language, agent_key
+                                                                 ORDER BY call_date DESC NULLS LAST, call_id DESC) = 1)
+            SELECT * FROM per_agent
+            QUALIFY row_number() OVER (PARTITION BY criterion_id, language ORDER BY call_date DESC NULLS LAST, call_id DESC) <= ?
+            ORDER BY criterion_id, language, call_date DESC NULLS LAST, call_id DESC""", [per_language])
 
     # -- reviews -----------------------------------------------------------------------
 

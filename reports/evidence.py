@@ -53,14 +53,19 @@ def attach_metrics(data: ReportData, registry: list[Metric] | None = None) -> No
     calls = {c["call_id"]: c for c in data.calls}
     registry = registered_metrics() if registry is None else registry
     for call_id, results in data.results.items():
-        rows = None
-        for result in results:
-            own = [e for e in result["evidence"] if e["kind"] == "metric"]
-            if not own:
-                continue
-            if rows is None:
-                rows = {r["name"]: r for r in metric_rows(calls.get(call_id, {}), registry)}
-            has_events = any(e["kind"] == "event" for e in result["evidence"])
-            for e in own:
-                row = rows.get(metric_name(e))
-                e["metric"] = None if row is None else dict(row, spans=[] if has_events else row["spans"])
+        attach_call_metrics(calls.get(call_id, {}), results, registry)
+
+
+def attach_call_metrics(call: dict, results: list[dict], registry: list[Metric] | None = None) -> None:
+    """`attach_metrics` for the results (each with its "evidence") of one call (with its "metrics")."""
+    rows = None
+    for result in results:
+        own = [e for e in result["evidence"] if e["kind"] == "metric"]
+        if not own:
+            continue
+        if rows is None:
+            rows = {r["name"]: r for r in metric_rows(call, registry)}
+        has_events = any(e["kind"] == "event" for e in result["evidence"])
+        for e in own:
+            row = rows.get(metric_name(e))
+            e["metric"] = None if row is None else dict(row, spans=[] if has_events else row["spans"])

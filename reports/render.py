@@ -14,9 +14,9 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
-from reports.data import ReportData, ReportError, ReportFilters, load, page_slug
+from reports.data import ReportError, ReportFilters, open_report, page_slug
 from reports.formatting import clock, finite, measure, number, percent
-from reports.pages import Site, linker, page_folders, registered_pages
+from reports.pages import CALL_PAGES, LATEST_CALLS, Site, linker, page_folders, registered_pages
 
 MANIFEST = ".callqa-report.json"
 # Files an operating system drops into folders it shows; they do not make a folder someone else's.
@@ -35,11 +35,10 @@ def environment() -> Environment:
     return env
 
 
-def _write_pages(data: ReportData, filters: ReportFilters, folder: Path) -> list[str]:
-    """Write the pages of every registered page kind (reports/pages) into `folder`; return their
-    names relative to it."""
+def _write_pages(site: Site, folder: Path) -> list[str]:
+    """Write the pages of every registered page kind (reports/pages) of `site` into `folder`;
+    return their names relative to it."""
     env = environment()
-    site = Site(data, filters, folder)
     written: list[str] = []
     seen: set[str] = set()
     pages = registered_pages()
@@ -51,7 +50,7 @@ def _write_pages(data: ReportData, filters: ReportFilters, folder: Path) -> list
             name = page.file(key)
             if name.lower() in seen:  # two ids with one page name: never overwrite a page silently
                 raise ReportError(f"{name}: two agents or calls share this page name")
-            html = template.render(page.context(site, key), link=linker(page, key))
+            html = template.render(page.context(site, key), link=linker(page, key), has_page=site.has_page)
             (folder / name).write_text(html, encoding="utf-8")
             written.append(name)
             seen.add(name.lower())
@@ -183,10 +182,16 @@ def _swap(staging: Path, out: Path) -> None:
 
 
 def render_reports(db: str | Path, out: str | Path, filters: ReportFilters | None = None,
-                   missing_rubric_ok: bool = False) -> list[Path]:
+                   missing_rubric_ok: bool = False, calls: str = "reached", latest: int = LATEST_CALLS) -> list[Path]:
     """Write the report site as `out`: the pages of every registered page kind (reports/pages:
     index.html, agents/<agent>.html, calls/<call>.html, ...) and the manifest .callqa-report.json
     (filters and pages); return the paths of the pages.
+
+    `calls`: "reached" writes a page for the calls the other pages link to (each agent's `latest`
+    calls, calls quoted as coaching evidence, the latest auto-failed calls of each agent, the
+    team's latest calls, calls reviewed or queued for review: see `reports.pages.Site`); "all"
+    for every call. Figures over all calls are aggregated in DuckDB; call details are read only
+    for the calls that get a page, a chunk at a time.
 
     The site is written into a new folder beside `out` and then swapped in, so an interrupted
     report leaves the previous one intact and pages of calls no longer reported disappear.
@@ -196,8 +201,14 @@ def render_reports(db: str | Path, out: str | Path, filters: ReportFilters | Non
     out = Path(os.path.realpath(shown))  # a link to a folder: the folder it points to is replaced
     if out.parent == out:
         raise ReportError(f"{shown}: cannot be the report folder (choose another --out)")
+    if calls not in CALL_PAGES:
+        raise ReportError(f"--calls must be one of {', '.join(CALL_PAGES)}, not '{calls}'")
     _check_target(out, shown)
-    data = load(db, filters, missing_rubric_ok)
+    with open_report(db, filters, missing_rubric_ok) as source:
+        return _render(source, filters, out, shown, calls, latest)
+
+
+def _render(source, filters: ReportFilters, out: Path, shown: Path, calls: str, latest: int) -> list[Path]:
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -206,8 +217,9 @@ def render_reports(db: str | Path, out: str | Path, filters: ReportFilters | Non
     staging = _sibling(out, "")
     try:
         staging.mkdir()
-        pages = _write_pages(data, filters, staging)
-        manifest = {"tool": "callqa report", "version": 1, "filters": _filters_to_json(filters), "pages": pages}
+        pages = _write_pages(Site(source, filters, staging, calls=calls, latest=latest), staging)
+        manifest = {"tool": "callqa report", "version": 1, "filters": _filters_to_json(filters), "pages": pages,
+                    "calls": calls, "latest": latest}
         (staging / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
         _check_target(out, shown)  # again: another program may have written there meanwhile
         _swap(staging, out)
@@ -227,7 +239,11 @@ def rerender(db: Path, out: Path) -> list[Path] | None:
     manifest = read_manifest(out) if Path(out).is_dir() else None
     if manifest is None:
         return None
-    return render_reports(db, out, _filters_from_json(manifest["filters"]), missing_rubric_ok=True)
+    calls = manifest.get("calls") if manifest.get("calls") in CALL_PAGES else "reached"
+    latest = manifest.get("latest")
+    latest = latest if isinstance(latest, int) and not isinstance(latest, bool) and latest >= 0 else LATEST_CALLS
+    return render_reports(db, out, _filters_from_json(manifest["filters"]), missing_rubric_ok=True,
+                          calls=calls, latest=latest)
 
 
 __all__ = ["render_reports", "rerender", "read_manifest", "ReportFilters", "MANIFEST"]

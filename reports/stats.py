@@ -1,4 +1,10 @@
-"""Team and agent figures computed from report data."""
+"""Team and agent figures.
+
+The report pages take them from DuckDB's aggregates (`reports.pages.Site`, queries in
+qa/store_read.py); the functions over `ReportData` below compute the same figures in plain Python
+from data loaded whole (`reports.data.load`): the reference the aggregates are tested against.
+Ranking criteria to coach and naming the weakest one is shared by both (`rank_priorities`,
+`weakest_of`)."""
 from __future__ import annotations
 
 from collections import defaultdict
@@ -44,8 +50,46 @@ def trend(calls: list[dict]) -> str:
     if len(ordered) < 2:
         return ""
     half = len(ordered) // 2
-    change = mean(c["score"] for c in ordered[half:]) - mean(c["score"] for c in ordered[:half])
+    return trend_arrow(mean(c["score"] for c in ordered[half:]) - mean(c["score"] for c in ordered[:half]))
+
+
+def trend_arrow(change: float | None) -> str:
+    """↑, ↓ or → for a change of the average score (TREND_STEP points or more); "" for None."""
+    if change is None:
+        return ""
     return "↑" if change >= TREND_STEP else "↓" if change <= -TREND_STEP else "→"
+
+
+def rank_priorities(own: dict[str, float], team_rates: dict[str, float], criteria: dict, limit: int = 3) -> list[dict]:
+    """Up to `limit` criteria the agent does not always pass (`own`: criterion id -> the agent's
+    pass rate), to coach first: ranked by the gap to the team's pass rate plus the agent's own
+    miss rate, times the criterion's points (then by name)."""
+    ranked = []
+    for cid, rate in own.items():
+        if rate >= 1.0:
+            continue
+        definition = criteria.get(cid, {})
+        points = definition.get("points") or 1.0
+        gap = team_rates.get(cid, rate) - rate
+        ranked.append({
+            "criterion_id": cid,
+            "name": definition.get("name") or cid,
+            "coaching": definition.get("coaching") or "",
+            "agent_rate": rate,
+            "team_rate": team_rates.get(cid),
+            "priority": (max(gap, 0.0) + (1.0 - rate)) * points,
+        })
+    ranked.sort(key=lambda x: (-x["priority"], x["name"]))
+    return ranked[:limit]
+
+
+def weakest_of(rates: dict[str, float], criteria: dict) -> str:
+    """Name of the criterion passed least often (ties: more points first); "–" when there are no
+    applicable results or every criterion is always passed."""
+    if not rates:
+        return "–"
+    cid = min(rates, key=lambda c: (rates[c], -(criteria.get(c, {}).get("points") or 0), c))
+    return "–" if rates[cid] >= 1.0 else criteria.get(cid, {}).get("name") or cid
 
 
 def weekly(calls: list[dict]) -> list[tuple[date, float, float, int]]:
@@ -63,31 +107,13 @@ def coaching_priorities(data: ReportData, agent_calls: set[str], team_rates: dic
     """Up to `limit` criteria the agent does not always pass, to coach first: ranked by the gap to
     the team's pass rate plus the agent's own miss rate, times the criterion's points; each with
     the agent's failed results ("misses") and, as a model, a teammate's passing quote."""
-    own = pass_rates(data, agent_calls)
-    ranked = []
-    for cid, rate in own.items():
-        if rate >= 1.0:
-            continue
-        definition = data.criteria.get(cid, {})
-        points = definition.get("points") or 1.0
-        gap = team_rates.get(cid, rate) - rate
-        ranked.append({
-            "criterion_id": cid,
-            "name": definition.get("name") or cid,
-            "coaching": definition.get("coaching") or "",
-            "agent_rate": rate,
-            "team_rate": team_rates.get(cid),
-            "priority": (max(gap, 0.0) + (1.0 - rate)) * points,
-            "misses": [
-                {"call_id": call_id, **r}
-                for call_id in sorted(agent_calls)
-                for r in data.results.get(call_id, [])
-                if r["criterion_id"] == cid and r["outcome"] == "fail"
-            ],
-            "model": _teammate_quote(data, cid, agent_calls),
-        })
-    ranked.sort(key=lambda x: (-x["priority"], x["name"]))
-    return ranked[:limit]
+    ranked = rank_priorities(pass_rates(data, agent_calls), team_rates, data.criteria, limit)
+    for p in ranked:
+        cid = p["criterion_id"]
+        p["misses"] = [{"call_id": call_id, **r} for call_id in sorted(agent_calls)
+                       for r in data.results.get(call_id, []) if r["criterion_id"] == cid and r["outcome"] == "fail"]
+        p["model"] = _teammate_quote(data, cid, agent_calls)
+    return ranked
 
 
 def _teammate_quote(data: ReportData, criterion_id: str, agent_calls: set[str]) -> dict | None:
@@ -111,11 +137,7 @@ def _teammate_quote(data: ReportData, criterion_id: str, agent_calls: set[str]) 
 def weakest(data: ReportData, agent_calls: set[str]) -> str:
     """Name of the criterion the agent passes least often (ties: more points first); "–" when the
     agent has no applicable results or passes every criterion on every call."""
-    rates = pass_rates(data, agent_calls)
-    if not rates:
-        return "–"
-    cid = min(rates, key=lambda c: (rates[c], -(data.criteria.get(c, {}).get("points") or 0), c))
-    return "–" if rates[cid] >= 1.0 else data.criteria.get(cid, {}).get("name") or cid
+    return weakest_of(pass_rates(data, agent_calls), data.criteria)
 
 
 def highlighted(text: str, evidence: list[dict]) -> list[tuple[str, str | None]]:

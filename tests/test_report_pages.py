@@ -271,9 +271,10 @@ def test_scorecards_with_old_or_no_metric_records_still_render(tmp_path, inbound
 
 
 def test_site_reads_pages_data_once(tmp_path, inbound_rubric):
-    from reports.data import load
+    from reports.data import open_report
 
-    site = Site(load(_db(tmp_path, inbound_rubric)), ReportFilters(), tmp_path)
-    assert site.agents == ["alice", "bob"] and [c["call_id"] for c in site.calls_of("bob")] == ["c2"]
-    assert site.folder_of("call") == tmp_path / "calls" and site.folder_of("overview") == tmp_path
-    assert [r["name"] for r in site.metrics("c1")] == [m.name for m in registered_metrics()]
+    with open_report(_db(tmp_path, inbound_rubric)) as source:
+        site = Site(source, ReportFilters(), tmp_path)
+        assert site.agents == ["alice", "bob"] and [c["call_id"] for c in site.calls_of("bob")] == ["c2"]
+        assert site.folder_of("call") == tmp_path / "calls" and site.folder_of("overview") == tmp_path
+        assert [r["name"] for r in site.metrics("c1")] == [m.name for m in registered_metrics()]

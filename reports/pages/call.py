@@ -1,4 +1,4 @@
-"""One page per call (calls/<call>.html): verdict, metrics, who-spoke-when timeline, scorecard
+"""One page per call the report reaches (calls/<call>.html; `Site.call_page_ids`): verdict, metrics, who-spoke-when timeline, scorecard
 with evidence, transcript with the quoted evidence highlighted; its times seek the recording."""
 from __future__ import annotations
 
@@ -23,18 +23,18 @@ def audio_href(file: str, page_dir: Path) -> str:
 
 def call_view(site: Site, call: dict) -> dict:
     """What a call page shows: results, section scores, metrics, transcript with evidence highlighted."""
-    results = site.data.results.get(call["call_id"], [])
+    results = site.results_of(call["call_id"])
     quotes = [dict(e, criterion_name=r["name"]) for r in results for e in r["evidence"] if e["kind"] == "quote"]
     turns = []
-    for turn in site.data.turns.get(call["call_id"], []):
+    for turn in site.turns_of(call["call_id"]):
         own = [q for q in quotes if q["start_s"] < turn["end_s"] + 0.01 and q["end_s"] > turn["start_s"] - 0.01]
         turns.append(dict(turn, pieces=stats.highlighted(turn["text"], own)))
-    return {"results": results, "sections": site.data.sections.get(call["call_id"], []), "turns": turns,
+    return {"results": results, "sections": site.sections_of(call["call_id"]), "turns": turns,
             "metrics": site.metrics(call["call_id"])}
 
 
 @report_page("call", template="call.html", files="calls/{slug}.html", links=("overview", "agent"),
-             keys=lambda site: [c["call_id"] for c in site.data.calls], order=20)
+             keys=lambda site: site.call_page_ids, order=20)
 def call_page(site: Site, call_id: str) -> dict:
     call = site.call(call_id)
     return {"call": call, "audio_href": audio_href(call["file"], site.folder_of("call")), **call_view(site, call)}
