@@ -83,12 +83,13 @@ class BatchRunner:
         return self._transcriber
 
     def run(self, files: list[Path], on_done: Callable[[CallOutcome], None] | None = None,
-            workers: int | None = 1, executor: str = "local",
+            workers: int | None = None, executor: str = "local",
             executor_options: dict | None = None) -> BatchResult:
         """Score `files`. Transcription runs where the executor named `executor` puts it
         (`qa.executors`: "local", here or with workers > 1 in that many processes; "ray", on
-        `workers` Ray actors, `executor_options={"address": ...}` for a cluster); each loads the
-        model once, while this process scores and writes every call (one writer)."""
+        `workers` Ray actors, None: as many as fit, `executor_options={"address": ...}` for a
+        cluster); each loads the model once, while this process scores and writes every call
+        (one writer)."""
         calls = plan_calls(files, self.metadata)  # InputError (two files, one call id) before anything is written
         runs = get_executor(executor)  # ExecutorError (unknown, not installed) before anything is written
         result = BatchResult(run_id=uuid.uuid4().hex[:12])
