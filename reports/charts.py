@@ -1,93 +1,135 @@
-"""Charts as inline SVG, drawn with matplotlib (no network, no JavaScript at view time)."""
+"""Charts as inline SVG, drawn here as plain SVG elements (no network, no JavaScript at view time).
+
+Written by hand rather than with matplotlib: a report draws two charts per agent, and at 200
+agents matplotlib's figures alone took about 30 s; these take well under a millisecond each. All
+text (agent and criterion names are user data) is escaped and stripped of control characters,
+which SVG (XML) cannot hold."""
 from __future__ import annotations
 
-import io
-import warnings
 from datetime import date, timedelta
 
-import matplotlib
+from markupsafe import Markup, escape
 
-matplotlib.use("Agg")
-import matplotlib.dates as mdates  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-from markupsafe import Markup  # noqa: E402
+from qa.terminal import printable
 
-from qa.terminal import printable  # noqa: E402
-
-matplotlib.rcParams.update({
-    "svg.fonttype": "none",          # text stays text (small files, selectable)
-    "svg.hashsalt": "callqa",        # stable ids between runs
-    "font.size": 9,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
-    "text.parse_math": False,        # agent and criterion names are user text, never TeX ($, \\frac ...)
-})
-
-BLUE, GREY, RED = "#2f6fdf", "#9aa5b1", "#c0392b"
+BLUE, GREY, RED, LIGHT = "#2f6fdf", "#9aa5b1", "#c0392b", "#d9e2ec"
+WIDTH = 720
+FONT = 'font-family="system-ui, -apple-system, \'Segoe UI\', sans-serif" font-size="11" fill="#1f2933"'
 
 
-def _date_axis(ax, days: list[date]) -> None:
-    """Readable day labels; a single day gets a day of margin on each side."""
-    if min(days) == max(days):
-        ax.set_xlim(min(days) - timedelta(days=1), max(days) + timedelta(days=1))
-    ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=1, maxticks=8))
-    ax.xaxis.set_major_formatter(mdates.DateFormatter("%d %b"))
+def _text(value) -> Markup:
+    return escape(printable(str(value)))
 
 
-def _svg(fig) -> Markup:
-    buffer = io.StringIO()
-    with warnings.catch_warnings():
-        # Text stays text in the SVG and the browser's fonts draw it; a script DejaVu lacks is no fault.
-        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
-        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
-    plt.close(fig)
-    text = buffer.getvalue()
-    return Markup(text[text.index("<svg"):])  # drop the XML prolog and doctype
+def _svg(height: float, body: list[str], label: str) -> Markup:
+    return Markup(f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" width="{WIDTH}" '
+                  f'height="{height:.0f}" role="img" aria-label="{_text(label)}" {FONT}>' + "".join(body) + "</svg>")
+
+
+class _DateAxis:
+    """x positions of days between `left` and `right`; a single day gets a day of margin each side."""
+
+    def __init__(self, days: list[date], left: float, right: float):
+        self.first, last = min(days), max(days)
+        if self.first == last:
+            self.first, last = self.first - timedelta(days=1), last + timedelta(days=1)
+        self.span = (last - self.first).days
+        self.left, self.right = left, right
+
+    def x(self, day: date) -> float:
+        return self.left + (self.right - self.left) * (day - self.first).days / self.span
+
+    def ticks(self, most: int = 8) -> list[date]:
+        step = max(1, -(-self.span // (most - 1)))
+        return [self.first + timedelta(days=d) for d in range(0, self.span + 1, step)]
+
+
+def _y_axis(body: list[str], left: float, right: float, y, values: range, label: str) -> None:
+    for v in values:
+        body.append(f'<line x1="{left}" x2="{right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#eef1f4"/>'
+                    f'<text x="{left - 6}" y="{y(v) + 4:.1f}" text-anchor="end">{v}</text>')
+    body.append(f'<text transform="translate(12 {(y(values[0]) + y(values[-1])) / 2:.0f}) rotate(-90)" '
+                f'text-anchor="middle">{_text(label)}</text>')
+
+
+def _x_dates(body: list[str], axis: _DateAxis, bottom: float) -> None:
+    body.append(f'<line x1="{axis.left}" x2="{axis.right}" y1="{bottom}" y2="{bottom}" stroke="#7b8794"/>')
+    for day in axis.ticks():
+        body.append(f'<text x="{axis.x(day):.1f}" y="{bottom + 15}" text-anchor="middle">{day.strftime("%d %b")}</text>')
 
 
 def score_trend(points: list[tuple[date, float, bool]], pass_mark: float, title: str) -> Markup:
-    """Score of each call over time, pass mark as a line, failed calls in red."""
-    fig, ax = plt.subplots(figsize=(7.5, 2.4))
+    """Score of each call (or week) over time, pass mark as a dashed line, failed ones in red."""
+    height, left, right, top, bottom = 240, 48, WIDTH - 16, 28, 205
+    y = lambda v: bottom - (bottom - top) * (v + 2) / 104  # noqa: E731  (-2 .. 102, as before)
+    body = [f'<text x="{left}" y="16" font-size="12">{_text(title)}</text>']
+    _y_axis(body, left, right, y, range(0, 101, 20), "score")
     if points:
-        days = [p[0] for p in points]
-        ax.plot(days, [p[1] for p in points], color=GREY, linewidth=1, zorder=1)
-        ax.scatter(days, [p[1] for p in points], c=[BLUE if p[2] else RED for p in points], s=18, zorder=2)
-        _date_axis(ax, days)
-    ax.axhline(pass_mark, color=GREY, linestyle="--", linewidth=1)
-    ax.set_ylim(-2, 102)
-    ax.set_ylabel("score")
-    ax.set_title(printable(title), loc="left")  # control characters are not valid in SVG (XML)
-    return _svg(fig)
+        axis = _DateAxis([p[0] for p in points], left, right)
+        _x_dates(body, axis, bottom)
+        xy = [(axis.x(p[0]), y(min(max(p[1], -2), 102))) for p in points]
+        body.append('<polyline fill="none" stroke="%s" stroke-width="1" points="%s"/>'
+                    % (GREY, " ".join(f"{a:.1f},{b:.1f}" for a, b in xy)))
+        body += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{BLUE if p[2] else RED}"/>'
+                 for (a, b), p in zip(xy, points)]
+    if pass_mark is not None and -2 <= pass_mark <= 102:
+        body.append(f'<line x1="{left}" x2="{right}" y1="{y(pass_mark):.1f}" y2="{y(pass_mark):.1f}" '
+                    f'stroke="{GREY}" stroke-dasharray="5 4"/>')
+    return _svg(height, body, title)
 
 
 def weekly_team(weeks: list[tuple[date, float, float, int]]) -> Markup:
     """Average score (line) and pass rate (bars) per week: (week start, average, pass rate, calls)."""
-    fig, ax = plt.subplots(figsize=(7.5, 2.4))
+    height, left, right, top, bottom = 240, 48, WIDTH - 16, 28, 205
+    title = "Average score and pass rate by week"
+    y = lambda v: bottom - (bottom - top) * v / 105  # noqa: E731
+    body = [f'<text x="{left}" y="16" font-size="12">{title}</text>']
+    _y_axis(body, left, right, y, range(0, 101, 20), "")
     if weeks:
-        starts = [w[0] for w in weeks]
-        ax.bar(starts, [100 * w[2] for w in weeks], width=5, color="#d9e2ec", label="pass rate %")
-        ax.plot(starts, [w[1] for w in weeks], color=BLUE, marker="o", label="average score")
-        _date_axis(ax, starts)
-        ax.legend(loc="lower left", frameon=False, ncols=2)
-    ax.set_ylim(0, 105)
-    ax.set_title("Average score and pass rate by week", loc="left")
-    return _svg(fig)
+        axis = _DateAxis([w[0] for w in weeks], left + 20, right - 20)
+        _x_dates(body, axis, bottom)
+        bar = max(4.0, min(40.0, (axis.x(axis.first + timedelta(days=5)) - axis.x(axis.first))))
+        for start, _, rate, calls in weeks:
+            body.append(f'<rect x="{axis.x(start) - bar / 2:.1f}" y="{y(100 * rate):.1f}" width="{bar:.1f}" '
+                        f'height="{bottom - y(100 * rate):.1f}" fill="{LIGHT}"><title>{start}: {100 * rate:.0f}% '
+                        f'passed of {calls} calls</title></rect>')
+        xy = [(axis.x(w[0]), y(w[1])) for w in weeks]
+        body.append('<polyline fill="none" stroke="%s" stroke-width="1.5" points="%s"/>'
+                    % (BLUE, " ".join(f"{a:.1f},{b:.1f}" for a, b in xy)))
+        body += [f'<circle cx="{a:.1f}" cy="{b:.1f}" r="3" fill="{BLUE}"/>' for a, b in xy]
+        body.append(f'<rect x="{right - 200}" y="7" width="10" height="10" fill="{LIGHT}"/>'
+                    f'<text x="{right - 186}" y="16">pass rate %</text>'
+                    f'<circle cx="{right - 100}" cy="12" r="3" fill="{BLUE}"/>'
+                    f'<text x="{right - 92}" y="16">average score</text>')
+    return _svg(height, body, title)
 
 
 def criterion_bars(rows: list[tuple[str, float | None, float | None]], labels: tuple[str, str]) -> Markup:
     """Horizontal bars of pass rates per criterion: (name, first rate, second rate or None)."""
-    fig, ax = plt.subplots(figsize=(7.5, 0.32 * max(len(rows), 1) + 0.6))
-    names = [printable(r[0]) for r in rows][::-1]
-    first = [100 * (r[1] or 0) for r in rows][::-1]
-    y = range(len(rows))
-    if any(r[2] is not None for r in rows):
-        second = [100 * (r[2] or 0) for r in rows][::-1]
-        ax.barh([i + 0.2 for i in y], first, height=0.4, color=BLUE, label=printable(labels[0]))
-        ax.barh([i - 0.2 for i in y], second, height=0.4, color=GREY, label=printable(labels[1]))
-        ax.legend(loc="lower right", frameon=False, ncols=2, bbox_to_anchor=(1, 1))
-    else:
-        ax.barh(list(y), first, height=0.6, color=BLUE)
-    ax.set_yticks(list(y), names)
-    ax.set_xlim(0, 100)
-    ax.set_xlabel("pass rate % (applicable calls)")
-    return _svg(fig)
+    two = any(r[2] is not None for r in rows)
+    row_h, top, left, right = 26, 26 if two else 8, 260, WIDTH - 40
+    bottom = top + row_h * max(len(rows), 1)
+    x = lambda rate: left + (right - left) * max(0.0, min(1.0, rate or 0))  # noqa: E731
+    body = []
+    for v in range(0, 101, 20):
+        xv = left + (right - left) * v / 100
+        body.append(f'<line x1="{xv:.1f}" x2="{xv:.1f}" y1="{top}" y2="{bottom}" stroke="#eef1f4"/>'
+                    f'<text x="{xv:.1f}" y="{bottom + 14}" text-anchor="middle">{v}</text>')
+    body.append(f'<text x="{(left + right) / 2:.0f}" y="{bottom + 30}" text-anchor="middle">'
+                f'pass rate % (applicable calls)</text>')
+    for i, (name, first, second) in enumerate(rows):
+        y0 = top + i * row_h
+        shown = printable(str(name))
+        body.append(f'<text x="{left - 8}" y="{y0 + row_h / 2 + 4:.1f}" text-anchor="end">'
+                    f'{escape(shown if len(shown) <= 40 else shown[:39] + "…")}<title>{escape(shown)}</title></text>')
+        if two:
+            body.append(f'<rect x="{left}" y="{y0 + 3}" width="{x(first) - left:.1f}" height="9" fill="{BLUE}"/>'
+                        f'<rect x="{left}" y="{y0 + 13}" width="{x(second) - left:.1f}" height="9" fill="{GREY}"/>')
+        else:
+            body.append(f'<rect x="{left}" y="{y0 + 5}" width="{x(first) - left:.1f}" height="15" fill="{BLUE}"/>')
+    if two:
+        body.append(f'<rect x="{left}" y="6" width="10" height="10" fill="{BLUE}"/>'
+                    f'<text x="{left + 14}" y="15">{_text(labels[0])}</text>'
+                    f'<rect x="{left + 180}" y="6" width="10" height="10" fill="{GREY}"/>'
+                    f'<text x="{left + 194}" y="15">{_text(labels[1])}</text>')
+    return _svg(bottom + 40, body, "pass rate per criterion")
