@@ -250,7 +250,7 @@ class _Dispatcher:
             for ref in ready:
                 self._started(ref)
         if not self.live and all_of_them:
-            reason = f": {self.last_loss}" if self.last_loss else ""
+            reason = f": {_one_line(self.last_loss)}" if self.last_loss else ""
             raise ExecutorError(f"no transcription actor could be started on the Ray cluster within "
                                 f"{self.ready_timeout:g} s (each needs {self.plan.describe()}){reason}")
         return bool(self.live)
@@ -335,9 +335,15 @@ class _Dispatcher:
 
     def _fail_remaining(self) -> None:
         """No actor is left and none can be started: every file not yet transcribed is failed."""
-        cause = " ".join(str(self.last_loss).split())[:200] if self.last_loss else "no reason given"
+        cause = _one_line(self.last_loss) if self.last_loss else "no reason given"
         reason = ("not transcribed: no Ray transcription actor is left and none can be started "
                   f"({cause}); run the same command again to retry")
         while self.waiting:
             job = self.jobs[self.waiting.popleft()]
             self.done(self.runner.scoring.fail(job.record, f"{job.path}: {reason}", run_id=self.run_id))
+
+
+def _one_line(exc: Exception) -> str:
+    """The first line of a Ray error (its further lines are pages of advice), at most 200 characters."""
+    first = next((line.strip() for line in str(exc).splitlines() if line.strip()), "no detail")
+    return f"{type(exc).__name__}: {first}"[:200]

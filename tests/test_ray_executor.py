@@ -4,8 +4,11 @@ pool sizing; the one-line errors when Ray is missing or the executor is unknown.
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -81,6 +84,90 @@ def test_unknown_executor_is_one_line(tmp_path):
     line = one_line_error(_score_cli(tmp_path, "--executor", "dask"))
     assert "--executor dask: unknown executor (use local, ray)" in line
     assert not (tmp_path / "qa.duckdb").exists()
+
+
+# ---- actors that die, on a private local Ray instance (no model) ----
+
+class DyingActor:
+    """Stands in for `qa.ray_executor.TranscriberActor`: loads nothing and returns a fixed good
+    call, but a file named *poison* kills its actor process (SIGKILL, as the OOM killer would)
+    every time; one named *doom* leaves a file `doom` beside the model folder of `options.model`,
+    after which every actor dies, while starting or on its next file."""
+
+    def __init__(self, options):
+        self.doom = Path(options.model).with_name("doom")
+        if self.doom.exists():
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def ready(self):
+        return None
+
+    def transcribe(self, job):
+        if "doom" in job.path.name:
+            self.doom.touch()
+        if "poison" in job.path.name or self.doom.exists():
+            os.kill(os.getpid(), signal.SIGKILL)
+        from tests.builders import transcript
+        from tests.test_scoring_engine import GOOD_CALL
+
+        return transcript(GOOD_CALL)
+
+
+@pytest.fixture
+def dying_batch(tmp_path, inbound_rubric, monkeypatch):
+    """Runs copies of one example call (named as given) on two `DyingActor`s of a private Ray
+    instance; gives (outcomes by call id, failures by call id)."""
+    pytest.importorskip("ray")
+    from qa import ray_executor
+    from qa.runner import BatchRunner, BatchSettings
+    from qa.store import Store
+
+    monkeypatch.setattr(ray_executor, "TranscriberActor", DyingActor)
+    model = tmp_path / "model"  # an existing folder resolves without loading anything
+    model.mkdir()
+    settings = BatchSettings(transcriber=TranscriberOptions(model=str(model), diarization=None))
+
+    def run(names: list[str]):
+        files = []
+        for name in names:
+            shutil.copy(EXAMPLES / "en_01_alice_good.wav", tmp_path / name)
+            files.append(tmp_path / name)
+        with Store(tmp_path / "qa.duckdb") as store:
+            result = BatchRunner(store, inbound_rubric, "yaml text", settings).run(files, workers=2, executor="ray")
+            failures = dict(store.con.execute("SELECT call_id, reason FROM failures").fetchall())
+        return {o.call_id: o for o in result.outcomes}, failures
+
+    return run
+
+
+def test_a_file_that_kills_its_actor_twice_is_failed_and_the_rest_scored(dying_batch, tmp_path):
+    outcomes, failures = dying_batch(["a.wav", "b_poison.wav", "c.wav", "d.wav", "e.wav"])
+    assert {c: o.status for c, o in outcomes.items()} == {"a": "scored", "b_poison": "failed", "c": "scored",
+                                                          "d": "scored", "e": "scored"}
+    assert list(failures) == ["b_poison"] and failures["b_poison"] == outcomes["b_poison"].reason
+    assert failures["b_poison"].startswith(f"{tmp_path / 'b_poison.wav'}: not transcribed: the Ray actor "
+                                           "transcribing it died twice while transcribing this file")
+    assert "\n" not in failures["b_poison"]
+
+
+def test_when_no_actor_is_left_the_remaining_files_are_failed_with_a_line_to_rerun(dying_batch, tmp_path):
+    names = ["a_doom", "b", "c", "d", "e"]
+    outcomes, failures = dying_batch([f"{name}.wav" for name in names])
+    assert set(outcomes) == set(names)  # each file once
+    assert outcomes["a_doom"].status == "failed"
+    assert set(failures) == {c for c, o in outcomes.items() if o.status == "failed"}
+    for call_id, reason in failures.items():
+        assert reason.startswith(f"{tmp_path / (call_id + '.wav')}: not transcribed: ") and "\n" not in reason
+    assert failures["a_doom"].endswith("run the same command again to retry")
+    assert "no Ray transcription actor is left and none can be started" in failures["a_doom"]
+
+
+def test_no_actor_can_start_is_one_error_line(dying_batch, tmp_path):
+    (tmp_path / "doom").touch()
+    with pytest.raises(ExecutorError) as raised:
+        dying_batch(["a.wav", "b.wav"])
+    assert str(raised.value).startswith("no transcription actor could be started on the Ray cluster")
+    assert "\n" not in str(raised.value)
 
 
 # ---- a real two-node cluster on this machine (runs the Whisper model) ----
