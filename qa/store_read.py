@@ -404,19 +404,21 @@ class ReadModel:
             f"SELECT call_id FROM {_SCOPE} ORDER BY call_date NULLS LAST, call_id").fetchall()]
 
     def scope_misses(self, per_criterion: int) -> list[dict]:
-        """For each agent and criterion, the first `per_criterion` failed results (final outcome)
-        by call id: agent_key, call_id, criterion_id, note, outcome, machine_outcome, review_id,
+        """For each agent and criterion, the `per_criterion` most recent failed results (final
+        outcome; by call date, undated last, then call id, descending): agent_key, call_date,
+        call_id, criterion_id, note, outcome, machine_outcome, review_id,
         metrics (the call's stored metrics, decoded) and evidence (rows in order)."""
         rows = self._rows(f"""
             WITH missed AS (
-                SELECT s.agent_key, cr.call_id, cr.rubric_hash, cr.criterion_id, cr.note,
+                SELECT s.agent_key, s.call_date, cr.call_id, cr.rubric_hash, cr.criterion_id, cr.note,
                        coalesce(f.outcome, cr.outcome) AS outcome, cr.outcome AS machine_outcome, f.review_id
                 FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = s.rubric_hash
                 LEFT JOIN final_results f ON f.call_id = cr.call_id AND f.rubric_hash = cr.rubric_hash
                      AND f.criterion_id = cr.criterion_id
                 WHERE coalesce(f.outcome, cr.outcome) = 'fail'
-                QUALIFY row_number() OVER (PARTITION BY s.agent_key, cr.criterion_id ORDER BY cr.call_id) <= ?)
-            SELECT m.agent_key, m.call_id, m.rubric_hash, m.criterion_id, m.note, m.outcome, m.machine_outcome,
+                QUALIFY row_number() OVER (PARTITION BY s.agent_key, cr.criterion_id
+                                           ORDER BY s.call_date DESC NULLS LAST, cr.call_id DESC) <= ?)
+            SELECT m.agent_key, m.call_date, m.call_id, m.rubric_hash, m.criterion_id, m.note, m.outcome, m.machine_outcome,
                    m.review_id, any_value(sc.metrics) AS metrics,
                    list({{'call_id': e.call_id, 'rubric_hash': e.rubric_hash, 'criterion_id': e.criterion_id,
                          'evidence_index': e.evidence_index, 'kind': e.kind, 'quote': e.quote, 'role': e.role,
@@ -425,7 +427,8 @@ class ReadModel:
             FROM missed m JOIN scorecards sc ON sc.call_id = m.call_id AND sc.rubric_hash = m.rubric_hash
             LEFT JOIN evidence e ON e.call_id = m.call_id AND e.rubric_hash = m.rubric_hash
                  AND e.criterion_id = m.criterion_id
-            GROUP BY ALL ORDER BY m.agent_key, m.criterion_id, m.call_id""", [per_criterion])
+            GROUP BY ALL ORDER BY m.agent_key, m.criterion_id, m.call_date DESC NULLS LAST, m.call_id DESC""",
+            [per_criterion])
         for row in rows:
             row["metrics"] = json.loads(row["metrics"] or "null")
             row["evidence"] = row["evidence"] or []

@@ -106,12 +106,15 @@ def coaching_priorities(data: ReportData, agent_calls: set[str], team_rates: dic
                         limit: int = 3) -> list[dict]:
     """Up to `limit` criteria the agent does not always pass, to coach first: ranked by the gap to
     the team's pass rate plus the agent's own miss rate, times the criterion's points; each with
-    the agent's failed results ("misses") and, as a model, a teammate's passing quote."""
+    the agent's failed results ("misses", most recent first: by date, undated last, then id
+    descending) and, as a model, a teammate's passing quote."""
     ranked = rank_priorities(pass_rates(data, agent_calls), team_rates, data.criteria, limit)
+    recent = sorted((c for c in data.calls if c["call_id"] in agent_calls),
+                    key=lambda c: (c["call_date"] or date.min, c["call_id"]), reverse=True)
     for p in ranked:
         cid = p["criterion_id"]
-        p["misses"] = [{"call_id": call_id, **r} for call_id in sorted(agent_calls)
-                       for r in data.results.get(call_id, []) if r["criterion_id"] == cid and r["outcome"] == "fail"]
+        p["misses"] = [{"call_id": c["call_id"], **r} for c in recent
+                       for r in data.results.get(c["call_id"], []) if r["criterion_id"] == cid and r["outcome"] == "fail"]
         p["model"] = _teammate_quote(data, cid, agent_calls)
     return ranked
 
