@@ -31,6 +31,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
 import sys
 import time
 from collections import Counter, deque
@@ -38,7 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from qa.executors import ExecutorError
-from transcribe import AudioError, TranscriberOptions
+from transcribe import TranscriberOptions
 from transcribe.errors import ModelError
 
 __all__ = ["IN_FLIGHT_PER_ACTOR", "PoolPlan", "READY_TIMEOUT_S", "TranscriberActor", "plan_pool", "run_on_ray"]
@@ -167,10 +168,24 @@ def _connect(ray, address: str | None) -> None:
             ray.init(address="local", num_cpus=os.cpu_count() or 1, _node_ip_address="127.0.0.1",
                      object_store_memory=LOCAL_OBJECT_STORE_BYTES, **quiet)
         else:
+            _probe(address)
             quiet.pop("include_dashboard")  # a setting of the cluster's head, not of a driver
             ray.init(address=address, **quiet)
     except ConnectionError as exc:
         raise ExecutorError(f"--ray-address {address}: cannot connect to a Ray cluster there ({exc})") from None
+
+
+def _probe(address: str, timeout: float = 5.0) -> None:
+    """An ExecutorError unless something listens at a HOST:PORT address (Ray itself would retry
+    for minutes, printing warnings). Other forms ("auto", "ray://...") are left to Ray."""
+    host, _, port = address.rpartition(":")
+    if not host or "/" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise ExecutorError(f"--ray-address {address}: no Ray cluster answers there "
+                            f"({exc.strerror or type(exc).__name__})") from None
 
 
 @dataclass

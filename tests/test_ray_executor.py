@@ -86,6 +86,14 @@ def test_unknown_executor_is_one_line(tmp_path):
     assert not (tmp_path / "qa.duckdb").exists()
 
 
+def test_an_address_where_nothing_listens_is_one_error_at_once():
+    from qa.ray_executor import _probe
+
+    with pytest.raises(ExecutorError, match=r"--ray-address 127.0.0.1:1: no Ray cluster answers there"):
+        _probe("127.0.0.1:1")
+    _probe("auto")  # left to Ray
+
+
 # ---- actors that die, on a private local Ray instance (no model) ----
 
 class DyingActor:
@@ -156,10 +164,14 @@ def test_when_no_actor_is_left_the_remaining_files_are_failed_with_a_line_to_rer
     assert set(outcomes) == set(names)  # each file once
     assert outcomes["a_doom"].status == "failed"
     assert set(failures) == {c for c, o in outcomes.items() if o.status == "failed"}
+    rerun = []
     for call_id, reason in failures.items():
         assert reason.startswith(f"{tmp_path / (call_id + '.wav')}: not transcribed: ") and "\n" not in reason
-    assert failures["a_doom"].endswith("run the same command again to retry")
-    assert "no Ray transcription actor is left and none can be started" in failures["a_doom"]
+        if "died twice" not in reason:  # a_doom may die a second time on the last live actor
+            assert "no Ray transcription actor is left and none can be started" in reason
+            assert reason.endswith("run the same command again to retry")
+            rerun.append(call_id)
+    assert rerun
 
 
 def test_no_actor_can_start_is_one_error_line(dying_batch, tmp_path):
