@@ -258,16 +258,18 @@ class _Dispatcher:
             left = deadline - time.monotonic()
             if left <= 0:
                 break
-            ready, _ = self.ray.wait(list(self.starting), num_returns=len(self.starting) if all_of_them else 1,
-                                     timeout=left)
-            if all_of_them and not self.live and ready:
-                deadline = min(deadline, time.monotonic() + max(30.0, 2 * (time.monotonic() - began)))
+            ready, _ = self.ray.wait(list(self.starting), num_returns=1, timeout=left)
             for ref in ready:
+                first = not self.live
                 self._started(ref)
+                if first and self.live:
+                    deadline = min(deadline, time.monotonic() + max(30.0, 2 * (time.monotonic() - began)))
         if not self.live and all_of_them:
-            reason = f": {_one_line(self.last_loss)}" if self.last_loss else ""
-            raise ExecutorError(f"no transcription actor could be started on the Ray cluster within "
-                                f"{self.ready_timeout:g} s (each needs {self.plan.describe()}){reason}")
+            if self.last_loss is not None:
+                raise ExecutorError(f"no transcription actor could be started on the Ray cluster (each needs "
+                                    f"{self.plan.describe()}): {_one_line(self.last_loss)}")
+            raise ExecutorError(f"no transcription actor could be placed on the Ray cluster within "
+                                f"{self.ready_timeout:g} s (each needs {self.plan.describe()})")
         return bool(self.live)
 
     def _started(self, ref) -> None:

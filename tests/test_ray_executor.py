@@ -178,7 +178,8 @@ def test_no_actor_can_start_is_one_error_line(dying_batch, tmp_path):
     (tmp_path / "doom").touch()
     with pytest.raises(ExecutorError) as raised:
         dying_batch(["a.wav", "b.wav"])
-    assert str(raised.value).startswith("no transcription actor could be started on the Ray cluster")
+    assert str(raised.value).startswith("no transcription actor could be started on the Ray cluster (each needs "
+                                        "1 CPU): ActorDiedError: ")
     assert "\n" not in str(raised.value)
 
 
