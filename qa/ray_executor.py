@@ -14,9 +14,10 @@ Ray pitfalls and how this module meets them:
 - A GPU request still reserves CPUs: a GPU actor asks for `num_gpus=1` and an explicit
   `num_cpus` (its CPU threads: audio decoding, VAD), and loads the model with device="cuda".
 - A pool whose actors start one after another would hand every file to the first: all actors
-  are created first and the batch waits (up to `ready_timeout` seconds) until each has loaded
-  its model (`ready()`), then keeps about two files in flight per actor (`ray.wait`) so late
-  and fast actors take their share. If none can be placed in time, one ExecutorError says so.
+  are created first and the batch waits until each has loaded its model (`ready()`; up to
+  `ready_timeout` seconds for the first, then 30 s or twice that long for the others, which
+  join when ready), then keeps about two files in flight per actor (`ray.wait`) so late and
+  fast actors take their share. If none can be started, one ExecutorError says so.
 - Nodes and actors die: files an actor held are handed to the live actors and the dead actor is
   replaced where the cluster has room (`max_restarts=0`: replacements are made here, where the
   files are tracked). A file whose actor died twice while transcribing it is recorded as failed
