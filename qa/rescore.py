@@ -1,26 +1,38 @@
 """Score stored transcripts again with a (new version of a) rubric, without touching audio.
 
-Each call goes through the one call-scoring path (`qa.scoring_service.CallScoring.score`) as
-stored: its text was redacted when it was stored (if redaction was on) and its roles were decided
-then, so neither is done again. The roles are a fact about the call that reviewers have seen, not
-something a new rubric version should change (the phrase-based decision reads the rubric's agent
-phrases, so deciding again could move the agent to another speaker between versions); re-import
-or re-score the audio to decide them anew. Only the scorecards are written, in transactions of
-`chunk` calls.
+Each call goes through the one path for stored calls (`qa.scoring_service.rescore_call`, then
+`CallScoring.keep`) as stored: its text was redacted when it was stored (if redaction was on) and
+its roles were decided then, so neither is done again. The roles are a fact about the call that
+reviewers have seen, not something a new rubric version should change (the phrase-based decision
+reads the rubric's agent phrases, so deciding again could move the agent to another speaker
+between versions); re-import or re-score the audio to decide them anew. Only the scorecards are
+written, in transactions of `chunk` calls.
 
-When the rubric has meaning checks, the calls' stored sentences and embeddings are read in one
-query and handed in, so no call sentence is embedded again. A call without them (stored before
-schema version 8, or by another embedder) is embedded when a meaning check needs it, and its
-sentences are stored with its scorecard, so the next rescoring reads them.
+What scoring needs from text is read as it was computed when the transcript was stored: each
+turn's tokens, lemmas and norms (`scoring.text.TurnTokens`) and, when the rubric has meaning
+checks, the call's sentences and embeddings, so no text is analysed or embedded again. A call
+without them (stored before schema version 10 or 8, or by another analyser or embedder) is
+analysed or embedded when needed, and what was made is stored with its scorecard, so the next
+rescoring reads it.
+
+Large rescorings use the machine's cores: this process reads the calls a page at a time and
+writes every scorecard (the one database writer), while worker processes score them; the next
+page is read while the workers score the last one.
 """
 from __future__ import annotations
 
+import multiprocessing
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from qa.scoring_service import CallScoring
-from qa.store import Store
-from scoring import Rubric
+from qa.scoring_service import CallScoring, Rescored, rescore_call, scoring_fault
+from qa.store import Store, StoredCall
+from scoring import Rubric, RubricScorer, meaning
+
+PARALLEL_FROM = 500
+"""Calls to rescore from which worker processes are used (below it, starting them costs more
+than they save)."""
 
 
 @dataclass
@@ -33,24 +45,97 @@ class RescoreResult:
     failed: int = 0
 
 
+def default_workers(calls: int) -> int:
+    """Worker processes for rescoring `calls` calls: one per core (at most 8), none for few calls."""
+    return 1 if calls < PARALLEL_FROM else max(1, min(os.cpu_count() or 1, 8))
+
+
 def rescore(store: Store, rubric: Rubric, rubric_text: str, force: bool = False,
-            on_progress: Callable[[int, int], None] | None = None, chunk: int = 100) -> RescoreResult:
+            on_progress: Callable[[int, int], None] | None = None, chunk: int = 1000,
+            page: int = 4000, workers: int | None = None) -> RescoreResult:
     """Score every stored call with `rubric`; calls already scored with this version are skipped
-    unless `force`. Scorecards are written in transactions of `chunk` calls; `on_progress(done,
-    total)` follows each. A call that cannot be scored is recorded as failed (one line naming
-    its file, call and fault) and the others go on; a StoreError stops the rescoring."""
+    unless `force`. Calls are read `page` at a time (with their stored text analysis and
+    sentences) and scored in `workers` processes (None: `default_workers`; 1: in this process);
+    scorecards are written in transactions of `chunk` calls; `on_progress(done, total)` follows
+    each page. A call that cannot be scored is recorded as failed (one line naming its file,
+    call and fault) and the others go on; a StoreError stops the rescoring."""
     done = set() if force else store.scored_calls(rubric.content_hash)
-    todo = [(record, t) for record, t in store.load_transcripts() if record.call_id not in done]
+    todo = [call_id for call_id in store.stored_call_ids() if call_id not in done]
+    workers = default_workers(len(todo)) if workers is None else max(1, workers)
     failed = 0
     with CallScoring(store, rubric, rubric_text, chunk=chunk) as scoring:
-        sentences = (store.load_sentences([r.call_id for r, _ in todo] if done else None)
-                     if scoring.uses_meaning and todo else {})
-        for start in range(0, len(todo), chunk):
-            for record, transcript in todo[start:start + chunk]:
-                outcome = scoring.score(record, transcript, run_id="rescore", redact=False, decide_roles=False,
-                                        save_transcript=False, sentences=sentences.get(record.call_id))
-                failed += outcome.status == "failed"
-            scoring.flush()
-            if on_progress:
-                on_progress(min(start + chunk, len(todo)), len(todo))
+        pages = [todo[i:i + page] for i in range(0, len(todo), page)]
+
+        def load(ids: list[str]) -> list[StoredCall]:
+            return [c for c in store.load_calls(between=(ids[0], ids[-1]), tokens=True,
+                                                sentences=scoring.uses_meaning, lazy_words=True)
+                    if c.record.call_id not in done]
+
+        with _Scorers(scoring.scorer, workers) as scorers:
+            pending = scorers.start(load(pages[0])) if pages else None
+            for number in range(len(pages)):
+                calls, results = pending
+                pending = scorers.start(load(pages[number + 1])) if number + 1 < len(pages) else None
+                for call, result in zip(calls, results):
+                    if isinstance(result, Rescored):
+                        scoring.keep(call.record.call_id, result, "rescore")
+                    else:
+                        scoring.fail(call.record, result, run_id="rescore")
+                        failed += 1
+                scoring.flush()
+                if on_progress:
+                    on_progress(min((number + 1) * page, len(todo)), len(todo))
     return RescoreResult(scored=len(todo) - failed, skipped=len(done), failed=failed)
+
+
+class _Scorers:
+    """Scores pages of stored calls here (one worker) or in a pool of worker processes, started
+    by fork where the platform has it (they inherit the scorer and the example vectors), else by
+    spawn (they get them pickled)."""
+
+    def __init__(self, scorer: RubricScorer, workers: int):
+        self.scorer, self.workers, self.pool = scorer, workers, None
+
+    def __enter__(self) -> "_Scorers":
+        if self.workers > 1:
+            method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+            vectors = meaning.cached_texts(list(meaning._text_cache))
+            self.pool = multiprocessing.get_context(method).Pool(
+                self.workers, initializer=_start_worker, initargs=(self.scorer, vectors, meaning.model_id()))
+        return self
+
+    def start(self, calls: list[StoredCall]):
+        """(calls, their results): each result a `Rescored` or the line to record for its failure;
+        in a pool the results come as the workers give them back (in order)."""
+        if self.pool is None:
+            return calls, (_score(self.scorer, call) for call in calls)
+        size = max(1, len(calls) // (self.workers * 4))
+        slices = [calls[i:i + size] for i in range(0, len(calls), size)]
+        return calls, (result for part in self.pool.imap(_score_slice, slices) for result in part)
+
+    def __exit__(self, *exc) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
+
+
+_worker_scorer: RubricScorer | None = None
+
+
+def _start_worker(scorer: RubricScorer, vectors: dict, model: str) -> None:
+    global _worker_scorer
+    _worker_scorer = scorer
+    if meaning.model_id() == model:
+        meaning.cache_texts(vectors)
+
+
+def _score_slice(calls: list[StoredCall]) -> list[Rescored | str]:
+    return [_score(_worker_scorer, call) for call in calls]
+
+
+def _score(scorer: RubricScorer, call: StoredCall) -> Rescored | str:
+    """The call's new scorecard, or the one line recorded when it cannot be scored."""
+    try:
+        return rescore_call(scorer, call.transcript, call.sentences, call.tokens)
+    except Exception as exc:  # one bad call must not stop the rescoring
+        return scoring_fault(call.record, exc)

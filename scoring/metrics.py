@@ -228,12 +228,15 @@ class Metric:
 
 
 _metrics = catalogue.create("callqa", "metrics")
+_listed: list[Metric] | None = None  # registered_metrics(), until a metric is added or removed
 
 
 def _register(m: Metric) -> None:
+    global _listed
     if m.name in _metrics:
         raise ValueError(f"metric '{m.name}' is defined twice")
     _metrics.register(m.name, func=m)
+    _listed = None
 
 
 def metric(name: str, unit: str, description: str,
@@ -269,12 +272,17 @@ def measured_metric(name: str, unit: str, description: str, span_label: str = ""
 def unregister_metric(name: str) -> None:
     """Remove a metric (for tests that define a throwaway one); KeyError when unknown."""
     get_metric(name)
+    global _listed
     del catalogue.REGISTRY[(*_metrics.namespace, name)]
+    _listed = None
 
 
 def registered_metrics() -> list[Metric]:
     """Every metric, in the order defined (the order rubric docs and error messages list them)."""
-    return list(_metrics.get_all().values())
+    global _listed
+    if _listed is None:
+        _listed = list(_metrics.get_all().values())
+    return list(_listed)
 
 
 def metric_names() -> list[str]:

@@ -11,9 +11,12 @@ words that allow letter slips), so 20,000 phrases cost about what 20 do.
 """
 from __future__ import annotations
 
+import json
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import version
 
 import numpy as np
 import simplemma
@@ -58,6 +61,62 @@ def pipeline(lang: str) -> Language:
         nlp.lang = lang  # tokenise generically, lemmatise in the call's language
     nlp.add_pipe(COMPONENT)
     return nlp
+
+
+ANALYSIS_VERSION = 2
+"""Bumped whenever what `analyse` gives for a text changes (tokens, lemmas or norms)."""
+
+
+@lru_cache(maxsize=None)
+def analyser_id() -> str:
+    """Names what made a stored analysis: this module's version and the spaCy and simplemma
+    releases (a stored analysis made by anything else is made again)."""
+    return f"tokens-{ANALYSIS_VERSION}/spacy-{version('spacy')}/simplemma-{version('simplemma')}"
+
+
+@dataclass(frozen=True, slots=True)
+class TurnTokens:
+    """What phrase matching reads of one turn's text, computed once when the transcript is
+    stored: per token its character span in the text, normalised lemma and surface form, and
+    whether it is punctuation or space (free to skip between the words of a phrase)."""
+
+    starts: Sequence[int]
+    ends: Sequence[int]
+    lemmas: Sequence[str]
+    norms: Sequence[str]
+    free: Sequence[bool]
+    times: Sequence[tuple[float, float] | None] | None = None
+    """Per token, the start of the first and the latest end of the words it overlaps (None: it
+    overlaps none); None for a turn without word times (`scoring.calltext.timed_tokens`)."""
+
+    @classmethod
+    def of(cls, doc: Doc) -> "TurnTokens":
+        """The tokens of a Doc made by `pipeline`."""
+        return cls([t.idx for t in doc], [t.idx + len(t.text) for t in doc], [t.lemma_ for t in doc],
+                   [t.norm_ for t in doc], [t.is_punct or t.is_space for t in doc])
+
+    def dumps(self) -> str:
+        """Compact JSON: [starts, ends, lemmas, norms (empty where equal to the lemma), free token
+        indices, times]."""
+        return json.dumps([list(self.starts), list(self.ends), list(self.lemmas),
+                           ["" if n == lemma else n for n, lemma in zip(self.norms, self.lemmas)],
+                           [i for i, f in enumerate(self.free) if f],
+                           None if self.times is None else [t and list(t) for t in self.times]],
+                          ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def loads(cls, text: str) -> "TurnTokens":
+        """The tokens `dumps` wrote."""
+        starts, ends, lemmas, norms, free, times = json.loads(text)
+        flags = [False] * len(starts)
+        for i in free:
+            flags[i] = True
+        return cls(starts, ends, lemmas, [n or lemma for n, lemma in zip(norms, lemmas)], flags, times)
+
+
+def analyse(texts: Iterable[str], lang: str) -> list[TurnTokens]:
+    """Each text's tokens (spaCy tokeniser, simplemma lemmas, normalised), in one pipe."""
+    return [TurnTokens.of(doc) for doc in pipeline(lang).pipe(texts)]
 
 
 MAX_EXTRA_WORDS = 2
@@ -254,15 +313,20 @@ class PhraseIndex:
         keys = self._token_keys[(lemma, norm)] = tuple(found)
         return keys
 
-    def token_spans(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
+    def token_spans(self, tokens: TurnTokens | Doc) -> dict[str, list[tuple[int, int]]]:
         """Label -> token spans [start, end) of its matches (longest where they overlap)."""
         if not self._edges:
             return {}
-        keys = [self._keys_of(t.lemma_, t.norm_) for t in doc]
-        free = [t.is_punct or t.is_space for t in doc]
-        edges, inner, ends, limit, size = self._edges, self._inner, self._ends, self.max_inserted, len(doc)
+        if isinstance(tokens, Doc):
+            tokens = TurnTokens.of(tokens)
+        keys_of = self._keys_of
+        keys = [keys_of(lemma, norm) for lemma, norm in zip(tokens.lemmas, tokens.norms)]
+        free = tokens.free
+        edges, inner, ends, limit, size = self._edges, self._inner, self._ends, self.max_inserted, len(keys)
         found: dict[int, set[tuple[int, int]]] = {}
         for start in range(size):
+            if not keys[start]:
+                continue
             stack = [(child, start) for child in (edges.get((0, k)) for k in keys[start]) if child is not None]
             seen = set()
             while stack:
@@ -288,10 +352,13 @@ class PhraseIndex:
                     pos += 1
         return {self._label_names[label_id]: longest_first(spans) for label_id, spans in found.items()}
 
-    def find_all(self, doc: Doc) -> dict[str, list[tuple[int, int]]]:
-        """Label -> character spans of its matches in `doc.text` (longest where they overlap)."""
-        return {label: [(doc[a].idx, doc[b - 1].idx + len(doc[b - 1].text)) for a, b in spans]
-                for label, spans in self.token_spans(doc).items()}
+    def find_all(self, tokens: TurnTokens | Doc) -> dict[str, list[tuple[int, int]]]:
+        """Label -> character spans of its matches in the turn's text (longest where they overlap)."""
+        if isinstance(tokens, Doc):
+            tokens = TurnTokens.of(tokens)
+        starts, ends = tokens.starts, tokens.ends
+        return {label: [(starts[a], ends[b - 1]) for a, b in spans]
+                for label, spans in self.token_spans(tokens).items()}
 
 
 def longest_first(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -312,9 +379,9 @@ class PhraseList:
     def __init__(self, index: PhraseIndex, label: str):
         self.index, self.label = index, label
 
-    def find(self, doc: Doc) -> list[tuple[int, int]]:
-        """Character spans of this list's matches in `doc.text`."""
-        return self.index.find_all(doc).get(self.label, [])
+    def find(self, tokens: TurnTokens | Doc) -> list[tuple[int, int]]:
+        """Character spans of this list's matches in the turn's text."""
+        return self.index.find_all(tokens).get(self.label, [])
 
 
 def phrase_list(phrases: list[str], lang: str, fuzzy: bool = True) -> PhraseList:

@@ -24,7 +24,7 @@ from tests.test_scoring_engine import GOOD_CALL
 # in tests/schemas/v<version>.yaml (each names its release and what it added).
 SCHEMAS = Path(__file__).parent / "schemas"
 RELEASED = {version: yaml.safe_load((SCHEMAS / f"v{version}.yaml").read_text(encoding="utf-8"))["ddl"]
-            for version in range(1, 9)}
+            for version in range(1, 10)}
 # What the version-5 release ran on every open after its SCHEMA (its MIGRATIONS).
 V5_OPEN = [f"ALTER TABLE calls ADD COLUMN IF NOT EXISTS {column}"
            for column in ("speakers INTEGER", "agent_speaker VARCHAR", "role_method VARCHAR",

@@ -235,16 +235,23 @@ def test_rescore_writes_scorecards_in_chunks_and_records_a_call_it_cannot_score(
         real_context = RubricScorer.context
 
         def context(self, tr, *args, **kwargs):
-            if tr is broken:
+            if any(tr is call.transcript for call in broken):
                 raise ZeroDivisionError("division by zero")
             return real_context(self, tr, *args, **kwargs)
 
-        stored = store.load_transcripts()
-        broken = stored[2][1]
-        monkeypatch.setattr(store, "load_transcripts", lambda call_ids=None: stored)
+        real_load = store.load_calls
+        broken = []
+
+        def load_calls(*args, **kwargs):
+            calls = real_load(*args, **kwargs)
+            broken.extend(c for c in calls if c.record.call_id == "c2")
+            return calls
+
+        monkeypatch.setattr(store, "load_calls", load_calls)
         monkeypatch.setattr(RubricScorer, "context", context)
         progress = []
-        result = rescore(store, inbound_rubric, "yaml", chunk=2, on_progress=lambda d, n: progress.append((d, n)))
+        result = rescore(store, inbound_rubric, "yaml", chunk=2, page=2,
+                         on_progress=lambda d, n: progress.append((d, n)))
         failures = store.query("SELECT call_id, reason, run_id FROM failures")
     assert (result.scored, result.failed) == (4, 1)
     assert writes == [["c0", "c1"], ["c3"], ["c4"]]

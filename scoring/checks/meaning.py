@@ -71,28 +71,35 @@ class MeaningCheck(BaseCheck):
 
     def hits(self, ctx: CheckContext, windows: list[tuple[float, float]] | None):
         """[(sentence, nearest example, similarity)] of matching sentences, and the best miss."""
-        from scoring.meaning import call_sentences, embed_texts
+        from scoring.meaning import call_sentences, example_matrix
 
         spec = self.meaning
-        found, best = [], None
-        candidates = [(i, s) for i, s in enumerate(call_sentences(ctx.call).sentences)
-                      if ctx.call.speaks(ctx.call.transcript.turns[s.turn_index], self.speaker)
-                      and (windows is None or any(s.start < b and s.end > a for a, b in windows))]
-        if not candidates:
-            return found, best
-        vectors = call_sentences(ctx.call).vectors[[i for i, _ in candidates]]
-        to_examples = vectors @ embed_texts(spec.examples).T
-        to_counter = (vectors @ embed_texts(spec.counter_examples).T if spec.counter_examples
-                      else np.full((len(candidates), 1), -1.0, dtype=np.float32))
-        for (_, sentence), sims, counter in zip(candidates, to_examples, to_counter):
-            nearest = int(np.argmax(sims))
-            similarity, worst = float(sims[nearest]), float(np.max(counter))
-            row = (sentence, spec.examples[nearest], similarity)
-            if similarity >= spec.threshold and similarity > worst:
-                found.append(row)
-            elif best is None or similarity > best[2]:
+        found = call_sentences(ctx.call)
+        mask = found.spoken_by(self.speaker)
+        if windows is not None:
+            starts, ends = found.times
+            inside = np.zeros(len(found.sentences), dtype=bool)
+            for a, b in windows:
+                inside |= (starts < b) & (ends > a)
+            mask = mask & inside
+        chosen = np.flatnonzero(mask)
+        if not chosen.size:
+            return [], None
+        vectors = found.vectors[chosen]
+        sims = vectors @ example_matrix(spec.examples).T
+        nearest = sims.argmax(axis=1)
+        similarity = sims[np.arange(len(chosen)), nearest]
+        worst = ((vectors @ example_matrix(spec.counter_examples).T).max(axis=1) if spec.counter_examples
+                 else np.full(len(chosen), -1.0, dtype=np.float32))
+        passed = (similarity.astype(np.float64) >= spec.threshold) & (similarity > worst)
+        rows = [(found.sentences[i], spec.examples[k], float(v)) for i, k, v in zip(chosen, nearest, similarity)]
+        hits = [row for row, ok in zip(rows, passed) if ok]
+        misses = [row for row, ok in zip(rows, passed) if not ok]
+        best = None
+        for row in misses:  # the first of the most similar, as a scan in sentence order keeps
+            if best is None or row[2] > best[2]:
                 best = row
-        return found, best
+        return hits, best
 
     def evaluate(self, ctx: CheckContext) -> CheckResult:
         windows = self.within.spans(ctx) if self.within else None
