@@ -175,6 +175,7 @@ _EXPORTS = {
 }
 _METRICS_TABLE = "callqa_export_metrics"  # a TEMP table, only for the length of one export
 _SCOPE = "temp.main.callqa_report_scope"   # a TEMP table: the calls one report covers (open_report_scope)
+_VERSION = "getvariable('callqa_report_version')"  # their rubric version, set by open_report_scope
 
 
 class ReadModel:
@@ -300,12 +301,13 @@ class ReadModel:
         `memory_limit` (e.g. "200MB") caps DuckDB's own memory for this connection's database."""
         if memory_limit:
             self.con.execute(f"SET memory_limit = {_sql_text(memory_limit)}")
+        self.con.execute("SET VARIABLE callqa_report_version = ?", [rubric_hash])
         self.con.execute(f"""
             CREATE OR REPLACE TEMP TABLE {_SCOPE} AS
             SELECT c.call_id, c.agent, coalesce(c.agent, ?::VARCHAR) AS agent_key, c.team, c.call_date, c.language,
                    coalesce(f.score, s.score) AS score, coalesce(f.passed, s.passed) AS passed,
                    coalesce(f.auto_failed, s.auto_failed) AS auto_failed, s.score AS machine_score,
-                   coalesce(f.reviewed, 0) AS reviewed, s.pass_mark, s.rubric_hash
+                   coalesce(f.reviewed, 0) AS reviewed, s.pass_mark
             FROM calls c JOIN scorecards s USING (call_id)
             LEFT JOIN final_scorecards f ON f.call_id = s.call_id AND f.rubric_hash = s.rubric_hash
             WHERE s.rubric_hash = ?
@@ -344,7 +346,7 @@ class ReadModel:
             SELECT CASE WHEN ? THEN s.agent_key END AS agent_key, cr.criterion_id,
                    count(*) FILTER (WHERE coalesce(f.outcome, cr.outcome) = 'pass') AS passed,
                    count(*) FILTER (WHERE coalesce(f.outcome, cr.outcome) IS DISTINCT FROM 'na') AS applicable
-            FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = s.rubric_hash
+            FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = {_VERSION}
             LEFT JOIN final_results f ON f.call_id = cr.call_id AND f.rubric_hash = cr.rubric_hash
                  AND f.criterion_id = cr.criterion_id
             GROUP BY ALL ORDER BY ALL""", [by_agent])
@@ -388,12 +390,12 @@ class ReadModel:
             "team_latest": ("TRUE", latest.format(recent)),
             "auto_failed": ("auto_failed", latest.format(f"PARTITION BY agent_key {recent}")),
             "reviewed": (f"(reviewed > 0 OR call_id IN (SELECT q.call_id FROM review_queue q "
-                         f"WHERE q.rubric_hash = {_SCOPE}.rubric_hash))", None),
+                         f"WHERE q.rubric_hash = {_VERSION}))", None),
         }[where]
         params = [limit, limit] if qualify else []
         return self._rows(f"""
             SELECT call_id, agent, agent_key, team, call_date, language, score, passed, auto_failed,
-                   machine_score, reviewed, rubric_hash
+                   machine_score, reviewed, {_VERSION} AS rubric_hash
             FROM {_SCOPE} WHERE (?::VARCHAR IS NULL OR agent_key = ?::VARCHAR) AND {where_}
             {f"QUALIFY {qualify}" if qualify else ""}
             ORDER BY call_date NULLS LAST, call_id""", [agent, agent, *params])
@@ -403,59 +405,87 @@ class ReadModel:
         return [r[0] for r in self.con.execute(
             f"SELECT call_id FROM {_SCOPE} ORDER BY call_date NULLS LAST, call_id").fetchall()]
 
-    def scope_misses(self, per_criterion: int) -> list[dict]:
-        """For each agent and criterion, the `per_criterion` most recent failed results (final
+    def scope_misses(self, per_criterion: int, agents: Sequence[str], criteria: Sequence[str]) -> list[dict]:
+        """For each pair (agents[i], criteria[i]), the `per_criterion` most recent failed results (final
         outcome; by call date, undated last, then call id, descending): agent_key, call_date,
-        call_id, criterion_id, note, outcome, machine_outcome, review_id,
-        metrics (the call's stored metrics, decoded) and evidence (rows in order)."""
+        call_id, criterion_id, note, outcome, machine_outcome, review_id, metrics (the call's
+        stored metrics, decoded) and evidence (rows in order). Picked by a grouped top-n, so
+        memory stays small however many results fail."""
         rows = self._rows(f"""
-            WITH missed AS (
-                SELECT s.agent_key, s.call_date, cr.call_id, cr.rubric_hash, cr.criterion_id, cr.note,
-                       coalesce(f.outcome, cr.outcome) AS outcome, cr.outcome AS machine_outcome, f.review_id
-                FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = s.rubric_hash
+            WITH top AS (
+                SELECT s.agent_key, cr.criterion_id,
+                       arg_max({{'call_id': cr.call_id, 'rubric_hash': cr.rubric_hash, 'call_date': s.call_date,
+                                 'note': cr.note, 'outcome': coalesce(f.outcome, cr.outcome),
+                                 'machine_outcome': cr.outcome, 'review_id': f.review_id}},
+                               {{'day': coalesce(s.call_date, DATE '0001-01-01'), 'call_id': cr.call_id}}, ?) AS picks
+                FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = {_VERSION}
                 LEFT JOIN final_results f ON f.call_id = cr.call_id AND f.rubric_hash = cr.rubric_hash
                      AND f.criterion_id = cr.criterion_id
+                JOIN (SELECT unnest(?::VARCHAR[]) AS agent_key, unnest(?::VARCHAR[]) AS criterion_id) w
+                     ON w.agent_key = s.agent_key AND w.criterion_id = cr.criterion_id
                 WHERE coalesce(f.outcome, cr.outcome) = 'fail'
-                QUALIFY row_number() OVER (PARTITION BY s.agent_key, cr.criterion_id
-                                           ORDER BY s.call_date DESC NULLS LAST, cr.call_id DESC) <= ?)
-            SELECT m.agent_key, m.call_date, m.call_id, m.rubric_hash, m.criterion_id, m.note, m.outcome, m.machine_outcome,
-                   m.review_id, any_value(sc.metrics) AS metrics,
-                   list({{'call_id': e.call_id, 'rubric_hash': e.rubric_hash, 'criterion_id': e.criterion_id,
-                         'evidence_index': e.evidence_index, 'kind': e.kind, 'quote': e.quote, 'role': e.role,
-                         'start_s': e.start_s, 'end_s': e.end_s}} ORDER BY e.evidence_index)
-                       FILTER (WHERE e.call_id IS NOT NULL) AS evidence
-            FROM missed m JOIN scorecards sc ON sc.call_id = m.call_id AND sc.rubric_hash = m.rubric_hash
-            LEFT JOIN evidence e ON e.call_id = m.call_id AND e.rubric_hash = m.rubric_hash
-                 AND e.criterion_id = m.criterion_id
-            GROUP BY ALL ORDER BY m.agent_key, m.criterion_id, m.call_date DESC NULLS LAST, m.call_id DESC""",
-            [per_criterion])
+                GROUP BY s.agent_key, cr.criterion_id),
+            missed AS (SELECT agent_key, criterion_id, unnest(picks) AS m FROM top)
+            SELECT agent_key, m.call_date AS call_date, m.call_id AS call_id, m.rubric_hash AS rubric_hash,
+                   criterion_id, m.note AS note, m.outcome AS outcome, m.machine_outcome AS machine_outcome,
+                   m.review_id AS review_id
+            FROM missed ORDER BY agent_key, criterion_id, call_date DESC NULLS LAST, call_id DESC""",
+            [per_criterion, list(agents), list(criteria)])
+        ids = sorted({r["call_id"] for r in rows})
+        evidence = self._evidence_of(ids, {(r["call_id"], r["rubric_hash"], r["criterion_id"]) for r in rows})
+        metrics = {(call_id, rubric_hash): text for call_id, rubric_hash, text in self.con.execute(
+            "SELECT call_id, rubric_hash, metrics FROM scorecards WHERE call_id IN (SELECT unnest(?::VARCHAR[]))",
+            [ids]).fetchall()}
         for row in rows:
-            row["metrics"] = json.loads(row["metrics"] or "null")
-            row["evidence"] = row["evidence"] or []
+            row["metrics"] = json.loads(metrics.get((row["call_id"], row["rubric_hash"])) or "null")
+            row["evidence"] = evidence.get((row["call_id"], row["rubric_hash"], row["criterion_id"]), [])
         return rows
 
-    def scope_model_quotes(self, per_language: int = 2) -> list[dict]:
-        """Candidates for "how a teammate did it": for each criterion and call language, the
-        latest call (date, undated oldest, then id) of each of the `per_language` agents with
-        the latest such calls that passed it (final outcome) with a quote: criterion_id,
-        language, agent_key, agent, call_id, call_date and the first quote's evidence row."""
-        return self._rows(f"""
-            WITH quoted AS (
-                SELECT cr.criterion_id, s.language, s.agent_key, s.agent, s.call_date, e.call_id, e.rubric_hash,
-                       e.evidence_index, e.kind, e.quote, e.role, e.start_s, e.end_s
-                FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = s.rubric_hash
+    def _evidence_of(self, call_ids: list[str], wanted: set[tuple[str, str, str]],
+                     kind: str | None = None) -> dict[tuple[str, str, str], list[EvidenceRow]]:
+        """(call_id, rubric_hash, criterion_id) -> its evidence rows in order (of one kind, or
+        all), for the keys in `wanted` among the calls `call_ids` (a semi-join on the few ids)."""
+        found: dict[tuple[str, str, str], list[dict]] = {}
+        for ev in self._rows("""
+                SELECT call_id, rubric_hash, criterion_id, evidence_index, kind, quote, role, start_s, end_s
+                FROM evidence WHERE call_id IN (SELECT unnest(?::VARCHAR[])) AND (?::VARCHAR IS NULL OR kind = ?)
+                ORDER BY call_id, criterion_id, evidence_index""", [call_ids, kind, kind]):
+            key = (ev["call_id"], ev["rubric_hash"], ev["criterion_id"])
+            if key in wanted:
+                found.setdefault(key, []).append(ev)
+        return found
+
+    def scope_model_quotes(self, criterion_id: str, per_language: int = 2) -> list[dict]:
+        """Candidates for "how a teammate did it" in one criterion: for each call language, the
+        latest call (by date, undated oldest, then id) of each of the `per_language` agents with
+        the latest calls that passed it (final outcome) with a quote: language, agent_key, agent,
+        call_id, call_date and the first quote's evidence row (call_id, rubric_hash,
+        criterion_id, evidence_index, kind, quote, role, start_s, end_s). One criterion at a
+        time keeps the joins small."""
+        rows = self._rows(f"""
+            WITH best AS (
+                SELECT s.language, s.agent_key,
+                       arg_max({{'call_id': s.call_id, 'agent': s.agent, 'call_date': s.call_date}},
+                               {{'day': coalesce(s.call_date, DATE '0001-01-01'), 'call_id': s.call_id}}) AS b
+                FROM {_SCOPE} s JOIN criterion_results cr ON cr.call_id = s.call_id AND cr.rubric_hash = {_VERSION}
                 LEFT JOIN final_results f ON f.call_id = cr.call_id AND f.rubric_hash = cr.rubric_hash
                      AND f.criterion_id = cr.criterion_id
-                JOIN evidence e ON e.call_id = cr.call_id AND e.rubric_hash = cr.rubric_hash
-                     AND e.criterion_id = cr.criterion_id AND e.kind = 'quote'
-                WHERE coalesce(f.outcome, cr.outcome) = 'pass'
-                QUALIFY row_number() OVER (PARTITION BY e.call_id, cr.criterion_id ORDER BY e.evidence_index) = 1),
-            per_agent AS (
-                SELECT * FROM quoted QUALIFY row_number() OVER (PARTITION BY criterion_id, language, agent_key
-                                                                 ORDER BY call_date DESC NULLS LAST, call_id DESC) = 1)
-            SELECT * FROM per_agent
-            QUALIFY row_number() OVER (PARTITION BY criterion_id, language ORDER BY call_date DESC NULLS LAST, call_id DESC) <= ?
-            ORDER BY criterion_id, language, call_date DESC NULLS LAST, call_id DESC""", [per_language])
+                WHERE cr.criterion_id = ? AND coalesce(f.outcome, cr.outcome) = 'pass'
+                  AND cr.call_id IN (SELECT e.call_id FROM evidence e WHERE e.rubric_hash = {_VERSION}
+                                     AND e.criterion_id = ? AND e.kind = 'quote')
+                GROUP BY s.language, s.agent_key)
+            SELECT language, agent_key, b.agent AS agent, b.call_id AS call_id, b.call_date AS call_date,
+                   {_VERSION} AS rubric_hash
+            FROM best
+            QUALIFY row_number() OVER (PARTITION BY language
+                                       ORDER BY coalesce(b.call_date, DATE '0001-01-01') DESC, b.call_id DESC) <= ?
+            ORDER BY language NULLS FIRST, coalesce(call_date, DATE '0001-01-01') DESC, call_id DESC""",
+            [criterion_id, criterion_id, per_language])
+        quotes = self._evidence_of(sorted({r["call_id"] for r in rows}),
+                                   {(r["call_id"], r["rubric_hash"], criterion_id) for r in rows}, "quote")
+        for row in rows:
+            row.update(quotes[(row["call_id"], row["rubric_hash"], criterion_id)][0], criterion_id=criterion_id)
+        return rows
 
     # -- reviews -----------------------------------------------------------------------
 

@@ -93,11 +93,14 @@ def _version(store: Store, db: Path, filters: ReportFilters, missing_rubric_ok: 
 
 
 def _not_a_database(db: Path, exc: duckdb.Error) -> ReportError:
-    return ReportError(f"{db}: not a qa database ({str(exc).splitlines()[0]})")
+    line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return ReportError(f"{db}: the report ran out of memory reading it ({line})")
+    return ReportError(f"{db}: not a qa database ({line})")
 
 
 UNKNOWN_AGENT = "(unknown)"  # the agent of calls stored without one
-DUCKDB_MEMORY = "128MB"      # DuckDB's own memory while a report is written (its buffer pool included)
+DUCKDB_MEMORY = "64MB"       # DuckDB's own memory while a report is written (its buffer pool included)
 
 
 class ReportSource:

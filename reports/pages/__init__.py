@@ -43,7 +43,7 @@ OVERVIEW_CALLS = 100       # the most recent calls listed on the overview, with 
 MISSES_SHOWN = 3           # per criterion to coach: the agent's most recent misses quoted
 PRIORITIES = 3             # criteria to coach first, per agent
 TREND_CALLS = 60           # an agent with more dated calls gets a weekly score trend instead of one per call
-CHUNK_CALLS = 500          # call pages' data is read this many calls at a time
+CHUNK_CALLS = 200          # call pages' data is read this many calls at a time
 
 Context = Callable[["Site", "str | None"], dict]
 
@@ -260,19 +260,13 @@ class Site:
     # -- coaching -------------------------------------------------------------------------------
 
     @cached_property
-    def _misses(self) -> dict[tuple[str, str], list[dict]]:
-        misses: dict[tuple[str, str], list[dict]] = {}
-        for row in self.data.read("scope_misses", MISSES_SHOWN):
-            evidence.attach_call_metrics({"metrics": row.pop("metrics")}, [row], self.metric_registry)
-            misses.setdefault((row["agent_key"], row["criterion_id"]), []).append(row)
-        return misses
-
-    @cached_property
     def _models(self) -> dict[str, list[dict]]:
-        models: dict[str, list[dict]] = {}
-        for row in self.data.read("scope_model_quotes", 2):
-            models.setdefault(row["criterion_id"], []).append(row)
-        return models
+        return {}  # criterion id -> candidates, read for the criteria someone is coached on
+
+    def _model_candidates(self, criterion_id: str) -> list[dict]:
+        if criterion_id not in self._models:
+            self._models[criterion_id] = self.data.read("scope_model_quotes", criterion_id, 2)
+        return self._models[criterion_id]
 
     @cached_property
     def _languages(self) -> dict[str, set]:
@@ -285,7 +279,7 @@ class Site:
         """The latest passing quote of the criterion from another agent's call, in a language the
         agent speaks when there is one (as `stats._teammate_quote`)."""
         languages = self._languages.get(agent, set())
-        candidates = [m for m in self._models.get(criterion_id, []) if m["agent_key"] != agent]
+        candidates = [m for m in self._model_candidates(criterion_id) if m["agent_key"] != agent]
         if not candidates:
             return None
         best = max(candidates, key=lambda m: (m["language"] in languages, m["call_date"] or date.min, m["call_id"]))
@@ -293,13 +287,18 @@ class Site:
 
     @cached_property
     def _priorities(self) -> dict[str, list[dict]]:
-        out = {}
-        for agent in self.agents:
-            ranked = stats.rank_priorities(self.rates_of(agent), self.team_rates, self.data.criteria, PRIORITIES)
+        out = {agent: stats.rank_priorities(self.rates_of(agent), self.team_rates, self.data.criteria, PRIORITIES)
+               for agent in self.agents}
+        pairs = [(agent, p["criterion_id"]) for agent, ranked in out.items() for p in ranked]
+        misses: dict[tuple[str, str], list[dict]] = {}
+        rows = self.data.read("scope_misses", MISSES_SHOWN, [a for a, _ in pairs], [c for _, c in pairs]) if pairs else []
+        for row in rows:
+            evidence.attach_call_metrics({"metrics": row.pop("metrics")}, [row], self.metric_registry)
+            misses.setdefault((row["agent_key"], row["criterion_id"]), []).append(row)
+        for agent, ranked in out.items():
             for p in ranked:
-                p["misses"] = self._misses.get((agent, p["criterion_id"]), [])
+                p["misses"] = misses.get((agent, p["criterion_id"]), [])
                 p["model"] = self._model(agent, p["criterion_id"])
-            out[agent] = ranked
         return out
 
     def priorities(self, agent: str) -> list[dict]:
