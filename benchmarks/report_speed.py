@@ -248,6 +248,13 @@ def timed_report(db: Path, calls: str) -> dict:
         shutil.rmtree(out.parent, ignore_errors=True)
 
 
+def imports_rss() -> float:
+    """Peak RSS (MB) of `qa report --help`: what the `qa` command's imports alone take."""
+    child = subprocess.Popen([sys.executable, "-m", "qa.cli", "report", "--help"], stdout=subprocess.DEVNULL)
+    _, _, usage = os.wait4(child.pid, 0)
+    return usage.ru_maxrss / 1024
+
+
 def _line(label: str, r: dict) -> str:
     return (f"{label:<44} {r['seconds']:7.1f} s  {r['rss_mb']:6.0f} MB peak RSS  {r['pages']:6,} pages "
             f"({r['call_pages']:,} call pages)  {r['mb']:7.1f} MB written")
@@ -282,6 +289,10 @@ def main() -> None:
     print(f"ratios, {args.calls:,} reached / {args.baseline:,} all ({scale:.0f}x the calls): "
           f"time {big['seconds'] / base_all['seconds']:.1f}x, peak RSS {big['rss_mb'] / base_all['rss_mb']:.2f}x, "
           f"pages {big['pages'] / base_all['pages']:.1f}x, MB written {big['mb'] / base_all['mb']:.1f}x")
+    start = imports_rss()
+    print(f"of the peak RSS, `qa report --help` alone (the qa command's imports) takes {start:.0f} MB: "
+          f"the report itself adds {big['rss_mb'] - start:.0f} MB at {args.calls:,} calls, "
+          f"{base_all['rss_mb'] - start:.0f} MB at {args.baseline:,} calls --calls all")
     ok = big["seconds"] < 60 and big["rss_mb"] < 300
     print(f"goal (under 60 s and 300 MB peak RSS at {args.calls:,} calls): {'met' if ok else 'NOT met'}")
 

@@ -184,6 +184,9 @@ class ReadModel:
 
     con: duckdb.DuckDBPyConnection
 
+    # Every read fetches its whole result (fetchall, never fetchone): DuckDB refuses other work on
+    # a connection that holds an unfinished result (registering a frame to insert, for one).
+
     def _rows(self, sql: str, params: list | None = None) -> list[dict]:
         cur = self.con.execute(sql, params or [])
         names = [d[0] for d in cur.description]
@@ -317,7 +320,7 @@ class ReadModel:
               AND (len(?::VARCHAR[]) = 0 OR list_contains(?::VARCHAR[], c.team))""",
             [unknown_agent, rubric_hash, since, since, until, until, list(agents), list(agents),
              list(teams), list(teams)])
-        return self.con.execute(f"SELECT count(*) FROM {_SCOPE}").fetchone()[0]
+        return self.con.execute(f"SELECT count(*) FROM {_SCOPE}").fetchall()[0][0]
 
     def close_report_scope(self) -> None:
         self.con.execute(f"DROP TABLE IF EXISTS {_SCOPE}")
@@ -492,17 +495,20 @@ class ReadModel:
     def call_rubric_hash(self, call_id: str) -> str | None:
         """The rubric version of the call's most recent scorecard."""
         row = self.con.execute("SELECT rubric_hash FROM scorecards WHERE call_id = ? "
-                               "ORDER BY scored_at DESC LIMIT 1", [call_id]).fetchone()
+                               "ORDER BY scored_at DESC LIMIT 1", [call_id]).fetchall()
+        row = row[0] if row else None
         return row[0] if row else None
 
     def call_file(self, call_id: str) -> str | None:
         """The audio file a stored call was transcribed from."""
-        row = self.con.execute("SELECT file FROM calls WHERE call_id = ?", [call_id]).fetchone()
+        row = self.con.execute("SELECT file FROM calls WHERE call_id = ?", [call_id]).fetchall()
+        row = row[0] if row else None
         return row[0] if row else None
 
     def rubric_yaml(self, rubric_hash: str) -> str | None:
         """The YAML text of a stored rubric version."""
-        row = self.con.execute("SELECT yaml_text FROM rubrics WHERE rubric_hash = ?", [rubric_hash]).fetchone()
+        row = self.con.execute("SELECT yaml_text FROM rubrics WHERE rubric_hash = ?", [rubric_hash]).fetchall()
+        row = row[0] if row else None
         return row[0] if row else None
 
     def machine_results(self, rubric_hash: str, call_ids: Sequence[str]) -> dict[str, dict[str, str]]:
@@ -581,7 +587,7 @@ class ReadModel:
         """How many calls have scorecards, none of them of this rubric version."""
         return self.con.execute(
             "SELECT count(DISTINCT call_id) FROM scorecards WHERE call_id NOT IN "
-            "(SELECT call_id FROM scorecards WHERE rubric_hash = ?)", [rubric_hash]).fetchone()[0]
+            "(SELECT call_id FROM scorecards WHERE rubric_hash = ?)", [rubric_hash]).fetchall()[0][0]
 
     # -- table exports -----------------------------------------------------------------
 

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from reports import stats
+from reports.formatting import finite
 from reports.pages import Site, report_page
 
 
@@ -24,10 +25,12 @@ def audio_href(file: str, page_dir: Path) -> str:
 def call_view(site: Site, call: dict) -> dict:
     """What a call page shows: results, section scores, metrics, transcript with evidence highlighted."""
     results = site.results_of(call["call_id"])
-    quotes = [dict(e, criterion_name=r["name"]) for r in results for e in r["evidence"] if e["kind"] == "quote"]
+    quotes = [dict(e, criterion_name=r["name"]) for r in results for e in r["evidence"]
+              if e["kind"] == "quote" and finite(e["start_s"]) and finite(e["end_s"])]
     turns = []
     for turn in site.turns_of(call["call_id"]):
-        own = [q for q in quotes if q["start_s"] < turn["end_s"] + 0.01 and q["end_s"] > turn["start_s"] - 0.01]
+        timed = finite(turn["start_s"]) and finite(turn["end_s"])  # a missing or NaN time marks nothing
+        own = [q for q in quotes if timed and q["start_s"] < turn["end_s"] + 0.01 and q["end_s"] > turn["start_s"] - 0.01]
         turns.append(dict(turn, pieces=stats.highlighted(turn["text"], own)))
     return {"results": results, "sections": site.sections_of(call["call_id"]), "turns": turns,
             "metrics": site.metrics(call["call_id"])}
