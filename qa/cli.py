@@ -235,8 +235,10 @@ def rescore(
     rubric: str = typer.Option(..., "--rubric", "-r", help="Rubric YAML file, or the name of a shipped rubric."),
     db: Path = DB_OPTION,
     force: bool = typer.Option(False, "--force", help="Score again calls already scored with this rubric version."),
+    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Processes that score (default: one per core, up to 8, from 500 calls; 1 scores in this process)."),
 ) -> None:
-    """Score stored transcripts again with a rubric (no audio is touched)."""
+    """Score stored transcripts again with a rubric (no audio is touched): reads each call's
+    stored text analysis and sentences, so no text is analysed again."""
     from qa.rescore import rescore as rescore_calls
     from qa.store import Store, StoreError
 
@@ -247,7 +249,7 @@ def rescore(
         with Store(db, hold=False) as store, Progress(TextColumn("rescoring"), BarColumn(), MofNCompleteColumn(),
                                           TimeElapsedColumn(), console=err) as progress:
             task = progress.add_task("rescore", total=None)
-            result = rescore_calls(store, rubric_obj, text, force,
+            result = rescore_calls(store, rubric_obj, text, force, workers=workers,
                                    on_progress=lambda done, total: progress.update(task, completed=done, total=total))
     except StoreError as exc:
         _fail(str(exc))

@@ -23,12 +23,19 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from threadpoolctl import threadpool_limits
+
 from qa.scoring_service import CallScoring, Rescored, rescore_call, scoring_fault
-from qa.store import Store, StoredCall
+from qa.store import FetchedCalls, Store
+from qa_types import CallRecord
 from scoring import Rubric, RubricScorer, meaning
+
+# A call's sentences are compared with every example in one small matrix product per call; BLAS
+# would spread each over threads that spin while they wait, costing more CPU than the product.
+# Rescoring runs one BLAS thread per process (and uses the cores through worker processes).
 
 PARALLEL_FROM = 500
 """Calls to rescore from which worker processes are used (below it, starting them costs more
@@ -52,13 +59,20 @@ def default_workers(calls: int) -> int:
 
 def rescore(store: Store, rubric: Rubric, rubric_text: str, force: bool = False,
             on_progress: Callable[[int, int], None] | None = None, chunk: int = 1000,
-            page: int = 4000, workers: int | None = None) -> RescoreResult:
+            page: int = 500, workers: int | None = None) -> RescoreResult:
     """Score every stored call with `rubric`; calls already scored with this version are skipped
     unless `force`. Calls are read `page` at a time (with their stored text analysis and
     sentences) and scored in `workers` processes (None: `default_workers`; 1: in this process);
     scorecards are written in transactions of `chunk` calls; `on_progress(done, total)` follows
     each page. A call that cannot be scored is recorded as failed (one line naming its file,
     call and fault) and the others go on; a StoreError stops the rescoring."""
+    with threadpool_limits(limits=1, user_api="blas"):  # one BLAS thread: see the note above PARALLEL_FROM
+        return _rescore(store, rubric, rubric_text, force, on_progress, chunk, page, workers)
+
+
+def _rescore(store: Store, rubric: Rubric, rubric_text: str, force: bool,
+             on_progress: Callable[[int, int], None] | None, chunk: int, page: int,
+             workers: int | None) -> RescoreResult:
     done = set() if force else store.scored_calls(rubric.content_hash)
     todo = [call_id for call_id in store.stored_call_ids() if call_id not in done]
     workers = default_workers(len(todo)) if workers is None else max(1, workers)
@@ -66,21 +80,22 @@ def rescore(store: Store, rubric: Rubric, rubric_text: str, force: bool = False,
     with CallScoring(store, rubric, rubric_text, chunk=chunk) as scoring:
         pages = [todo[i:i + page] for i in range(0, len(todo), page)]
 
-        def load(ids: list[str]) -> list[StoredCall]:
-            return [c for c in store.load_calls(between=(ids[0], ids[-1]), tokens=True,
-                                                sentences=scoring.uses_meaning, lazy_words=True)
-                    if c.record.call_id not in done]
+        def load(ids: list[str]) -> FetchedCalls:
+            fetched = store.fetch_calls(between=(ids[0], ids[-1]), tokens=True, sentences=scoring.uses_meaning,
+                                        lazy_words=True)
+            fetched.calls = [c for c in fetched.calls if c["call_id"] not in done]
+            return fetched
 
         with _Scorers(scoring.scorer, workers) as scorers:
             pending = scorers.start(load(pages[0])) if pages else None
             for number in range(len(pages)):
-                calls, results = pending
+                results = pending
                 pending = scorers.start(load(pages[number + 1])) if number + 1 < len(pages) else None
-                for call, result in zip(calls, results):
+                for record, result in results:
                     if isinstance(result, Rescored):
-                        scoring.keep(call.record.call_id, result, "rescore")
+                        scoring.keep(record.call_id, result, "rescore")
                     else:
-                        scoring.fail(call.record, result, run_id="rescore")
+                        scoring.fail(record, result, run_id="rescore")
                         failed += 1
                 scoring.flush()
                 if on_progress:
@@ -104,14 +119,13 @@ class _Scorers:
                 self.workers, initializer=_start_worker, initargs=(self.scorer, vectors, meaning.model_id()))
         return self
 
-    def start(self, calls: list[StoredCall]):
-        """(calls, their results): each result a `Rescored` or the line to record for its failure;
-        in a pool the results come as the workers give them back (in order)."""
+    def start(self, fetched: FetchedCalls) -> Iterator[tuple[CallRecord, Rescored | str]]:
+        """Each call's record and result: a `Rescored` or the line to record for its failure, in
+        call order; a pool works on them from now on, and they come as it gives them back."""
         if self.pool is None:
-            return calls, (_score(self.scorer, call) for call in calls)
-        size = max(1, len(calls) // (self.workers * 4))
-        slices = [calls[i:i + size] for i in range(0, len(calls), size)]
-        return calls, (result for part in self.pool.imap(_score_slice, slices) for result in part)
+            return iter(_score_slice(fetched, self.scorer))
+        parts = fetched.split(self.workers * 4)
+        return (result for part in self.pool.imap(_score_slice, parts) for result in part)
 
     def __exit__(self, *exc) -> None:
         if self.pool is not None:
@@ -124,18 +138,20 @@ _worker_scorer: RubricScorer | None = None
 
 def _start_worker(scorer: RubricScorer, vectors: dict, model: str) -> None:
     global _worker_scorer
+    threadpool_limits(limits=1, user_api="blas")
     _worker_scorer = scorer
     if meaning.model_id() == model:
         meaning.cache_texts(vectors)
 
 
-def _score_slice(calls: list[StoredCall]) -> list[Rescored | str]:
-    return [_score(_worker_scorer, call) for call in calls]
-
-
-def _score(scorer: RubricScorer, call: StoredCall) -> Rescored | str:
-    """The call's new scorecard, or the one line recorded when it cannot be scored."""
-    try:
-        return rescore_call(scorer, call.transcript, call.sentences, call.tokens)
-    except Exception as exc:  # one bad call must not stop the rescoring
-        return scoring_fault(call.record, exc)
+def _score_slice(fetched: FetchedCalls, scorer: RubricScorer | None = None) -> list[tuple[CallRecord, Rescored | str]]:
+    """Decode and score fetched calls: each call's record with its new scorecard, or with the one
+    line recorded when it cannot be scored."""
+    scorer = scorer or _worker_scorer
+    out = []
+    for call in fetched.decode():
+        try:
+            out.append((call.record, rescore_call(scorer, call.transcript, call.sentences, call.tokens)))
+        except Exception as exc:  # one bad call must not stop the rescoring
+            out.append((call.record, scoring_fault(call.record, exc)))
+    return out

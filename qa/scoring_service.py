@@ -261,7 +261,7 @@ def _tokens(stored: StoredTokens | None) -> list[TurnTokens] | None:
     """Stored text analysis for the scorer: None when there is none or another analyser made it."""
     if stored is None or stored.analyser != analyser_id():
         return None
-    return [TurnTokens.loads(text) for text in stored.turns]
+    return TurnTokens.loads_many(stored.turns)
 
 
 def _stored_tokens(call) -> StoredTokens:

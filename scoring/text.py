@@ -107,7 +107,16 @@ class TurnTokens:
     @classmethod
     def loads(cls, text: str) -> "TurnTokens":
         """The tokens `dumps` wrote."""
-        starts, ends, lemmas, norms, free, times = json.loads(text)
+        return cls._of(json.loads(text))
+
+    @classmethod
+    def loads_many(cls, texts: Sequence[str]) -> list["TurnTokens"]:
+        """The tokens of many turns (`dumps` of each), parsed as one JSON text."""
+        return [cls._of(parts) for parts in json.loads("[" + ",".join(texts) + "]")]
+
+    @classmethod
+    def _of(cls, parts: list) -> "TurnTokens":
+        starts, ends, lemmas, norms, free, times = parts
         flags = [False] * len(starts)
         for i in free:
             flags[i] = True
@@ -319,8 +328,8 @@ class PhraseIndex:
             return {}
         if isinstance(tokens, Doc):
             tokens = TurnTokens.of(tokens)
-        keys_of = self._keys_of
-        keys = [keys_of(lemma, norm) for lemma, norm in zip(tokens.lemmas, tokens.norms)]
+        known, keys_of = self._token_keys, self._keys_of
+        keys = [known.get(pair) or keys_of(*pair) for pair in zip(tokens.lemmas, tokens.norms)]
         free = tokens.free
         edges, inner, ends, limit, size = self._edges, self._inner, self._ends, self.max_inserted, len(keys)
         found: dict[int, set[tuple[int, int]]] = {}

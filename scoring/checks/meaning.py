@@ -71,7 +71,7 @@ class MeaningCheck(BaseCheck):
 
     def hits(self, ctx: CheckContext, windows: list[tuple[float, float]] | None):
         """[(sentence, nearest example, similarity)] of matching sentences, and the best miss."""
-        from scoring.meaning import call_sentences, example_matrix
+        from scoring.meaning import call_sentences, example_columns
 
         spec = self.meaning
         found = call_sentences(ctx.call)
@@ -85,11 +85,12 @@ class MeaningCheck(BaseCheck):
         chosen = np.flatnonzero(mask)
         if not chosen.size:
             return [], None
-        vectors = found.vectors[chosen]
-        sims = vectors @ example_matrix(spec.examples).T
-        nearest = sims.argmax(axis=1)
-        similarity = sims[np.arange(len(chosen)), nearest]
-        worst = ((vectors @ example_matrix(spec.counter_examples).T).max(axis=1) if spec.counter_examples
+        examples, counter = example_columns(spec.examples), example_columns(spec.counter_examples)
+        sims = found.similarities()[chosen]
+        to_examples = sims[:, examples]
+        nearest = to_examples.argmax(axis=1)
+        similarity = to_examples[np.arange(len(chosen)), nearest]
+        worst = (sims[:, counter].max(axis=1) if spec.counter_examples
                  else np.full(len(chosen), -1.0, dtype=np.float32))
         passed = (similarity.astype(np.float64) >= spec.threshold) & (similarity > worst)
         rows = [(found.sentences[i], spec.examples[k], float(v)) for i, k, v in zip(chosen, nearest, similarity)]
