@@ -145,9 +145,28 @@ def scored_calls(count: int) -> tuple[str, str, list[Scored]]:
 
 # --- the stored database --------------------------------------------------------------------------
 
+def stored_format() -> str:
+    """Names what a built database holds (schema version and text analysis), so a cached one made
+    by another version is built again."""
+    import hashlib
+
+    from qa.store import SCHEMA_VERSION
+    from scoring.text import analyser_id
+
+    return f"v{SCHEMA_VERSION}-{hashlib.sha256(analyser_id().encode()).hexdigest()[:8]}"
+
+
+def analysis(scored: list[Scored]) -> dict:
+    """id(scored call) -> its text analysis as `qa score` stores it with the transcript."""
+    from qa.scoring_service import _stored_tokens
+    from scoring.calltext import CallText
+
+    return {id(s): _stored_tokens(CallText(s.transcript)) for s in scored}
+
+
 def build(n_calls: int, n_agents: int, distinct: int) -> tuple[Path, dict]:
     """The database of `n_calls` stored calls (cached), and what it holds: calls, agents, audio_s."""
-    db = BENCH / f"report-{n_calls}-{n_agents}-{distinct}.duckdb"
+    db = BENCH / f"report-{n_calls}-{n_agents}-{distinct}-{stored_format()}.duckdb"
     meta_path = db.with_suffix(".json")
     if db.is_file() and meta_path.is_file():
         return db, json.loads(meta_path.read_text())
@@ -155,6 +174,7 @@ def build(n_calls: int, n_agents: int, distinct: int) -> tuple[Path, dict]:
     from scoring import parse_rubric
 
     text, _, scored = scored_calls(distinct)
+    tokens = analysis(scored)
     rubric = parse_rubric(text)
     rng = random.Random(n_calls)
     bad = [s for s in scored if s.scorecard.auto_failed]
@@ -173,7 +193,7 @@ def build(n_calls: int, n_agents: int, distinct: int) -> tuple[Path, dict]:
             record = CallInfo(call_id=call_id, file=f"audio/{call_id}.wav", content_hash=f"sha-{i}", agent=agent,
                               team=f"team-{int(agent[-3:]) % 10}",
                               call_date=QUARTER_START + timedelta(days=rng.randrange(QUARTER_DAYS)), redactions={})
-            batch.append(StoredCall(record, s.transcript, s.scorecard, s.sentences))
+            batch.append(StoredCall(record, s.transcript, s.scorecard, s.sentences, tokens=tokens[id(s)]))
             audio_s += s.transcript.duration
             if len(batch) >= BATCH:
                 store.save_calls(batch)
@@ -191,7 +211,7 @@ def build(n_calls: int, n_agents: int, distinct: int) -> tuple[Path, dict]:
 def distinct_db(distinct: int) -> tuple[Path, dict]:
     """A database holding each distinct call once (no repeated text for DuckDB's compression to
     fold together, as in real data): what a stored call costs on disk."""
-    db = BENCH / f"distinct-{distinct}.duckdb"
+    db = BENCH / f"distinct-{distinct}-{stored_format()}.duckdb"
     meta_path = db.with_suffix(".json")
     if db.is_file() and meta_path.is_file():
         return db, json.loads(meta_path.read_text())
@@ -199,13 +219,15 @@ def distinct_db(distinct: int) -> tuple[Path, dict]:
     from scoring import parse_rubric
 
     text, _, scored = scored_calls(distinct)
+    tokens = analysis(scored)
     tmp = db.with_suffix(".building")
     tmp.unlink(missing_ok=True)
     with Store(tmp) as store:
         store.save_rubric(parse_rubric(text), text)
         store.save_calls([StoredCall(CallInfo(call_id=f"d{i:04d}", file=f"audio/d{i:04d}.wav", content_hash=f"d{i}",
                                               agent=f"agent-{i % 7}", call_date=QUARTER_START, redactions={}),
-                                     s.transcript, s.scorecard, s.sentences) for i, s in enumerate(scored)])
+                                     s.transcript, s.scorecard, s.sentences, tokens=tokens[id(s)])
+                          for i, s in enumerate(scored)])
     tmp.replace(db)
     empty = BENCH / "empty.duckdb"  # the schema and the rubric alone: subtracted from the size
     empty.unlink(missing_ok=True)

@@ -4,6 +4,7 @@ shipped rubric through `qa rescore`'s code path, and print calls per second.
 
 Beside it, measured in the same run (the machine is shared and noisy: compare, don't quote
 absolute times):
+- the same rescoring in one process (what the worker processes add);
 - the baseline: the same rescoring of the first calls stored without their text analysis (as
   before schema version 10), so every turn is tokenised and lemmatised again; and whether both
   give identical scorecards;
@@ -12,17 +13,18 @@ absolute times):
 Calls are built from the shipped rubric test cases (six languages) laid end to end and cut to
 --turns turns, with word timings, so they have the shape of transcribed calls.
 
-    .venv/bin/python -m benchmarks.rescore_throughput [--calls 1000] [--turns 25] [--baseline 300]
+    .venv/bin/python -m benchmarks.rescore_throughput [--calls 1000] [--turns 25] [--baseline 300] [--workers N]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import tempfile
 import time
 from pathlib import Path
 
-from qa.rescore import rescore
+from qa.rescore import default_workers, rescore
 from qa.scoring_service import CallScoring, _stored, _stored_tokens
 from qa.store import CallInfo, Store, StoredCall
 from qa_types import Transcript, Turn, Word
@@ -90,7 +92,7 @@ def scorecards(store: Store, rubric_hash: str, call_ids: list[str]) -> dict[str,
             for call_id, rows in store.criterion_results(rubric_hash, call_ids).items()}
 
 
-def timed_rescore(db: Path, calls: list[Transcript], analysed: bool) -> tuple[float, dict]:
+def timed_rescore(db: Path, calls: list[Transcript], analysed: bool, workers: int | None) -> tuple[float, dict]:
     rubric, text = load_rubric(rubric_path("inbound_support"))
     changed_text = text.replace("pass_mark: 80", "pass_mark: 85")  # a new rubric version
     changed = parse_rubric(changed_text, "changed")
@@ -98,7 +100,7 @@ def timed_rescore(db: Path, calls: list[Transcript], analysed: bool) -> tuple[fl
         CallScoring(store, rubric, text)  # as `qa score` left it: the rubric's examples are embedded and stored
         store_calls(store, calls, analysed)
         t0 = time.perf_counter()
-        result = rescore(store, changed, changed_text)
+        result = rescore(store, changed, changed_text, workers=workers)
         elapsed = time.perf_counter() - t0
         assert result.scored == len(calls) and not result.failed, result
         return elapsed, scorecards(store, changed.content_hash, [f"call-{i:06d}" for i in range(len(calls))])
@@ -109,20 +111,28 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1000)
     parser.add_argument("--turns", type=int, default=25)
     parser.add_argument("--baseline", type=int, default=300, help="calls rescored without stored analysis")
+    parser.add_argument("--workers", type=int, default=None, help="scoring processes (default: qa rescore's)")
     parser.add_argument("--example", default="examples/en_01_alice_good.wav")
     args = parser.parse_args()
 
     calls = synthetic_calls(args.calls, args.turns)
+    base_calls = calls[:args.baseline]
     with tempfile.TemporaryDirectory() as tmp:
-        fast_s, fast = timed_rescore(Path(tmp) / "stored.duckdb", calls, analysed=True)
-        base_calls = calls[:args.baseline]
-        base_s, base = timed_rescore(Path(tmp) / "baseline.duckdb", base_calls, analysed=False)
+        fast_s, fast = timed_rescore(Path(tmp) / "stored.duckdb", calls, True, args.workers)
+        one_s, _ = timed_rescore(Path(tmp) / "one.duckdb", calls, True, 1)
+        base_s, base = timed_rescore(Path(tmp) / "baseline.duckdb", base_calls, False, 1)
     same = sum(fast[c] == base[c] for c in base)
-    fast_rate, base_rate = args.calls / fast_s, len(base_calls) / base_s
-    print(f"{args.calls} calls of {args.turns} turns")
-    print(f"rescore from stored analysis: {args.calls} calls in {fast_s:.2f} s = {fast_rate:.0f} calls/s")
-    print(f"baseline, text analysed again: {len(base_calls)} calls in {base_s:.2f} s = {base_rate:.0f} calls/s")
-    print(f"speed-up {fast_rate / base_rate:.1f}x; identical scorecards and evidence: {same}/{len(base)} calls")
+    fast_rate, one_rate, base_rate = args.calls / fast_s, args.calls / one_s, len(base_calls) / base_s
+    workers = args.workers or default_workers(args.calls)
+    print(f"{args.calls} calls of {args.turns} turns; shipped inbound rubric (new version), this machine: "
+          f"{os.cpu_count()} cores")
+    print(f"rescore from stored analysis, {workers} worker(s): {args.calls} calls in {fast_s:.2f} s "
+          f"= {fast_rate:.0f} calls/s")
+    print(f"rescore from stored analysis, 1 process:  {args.calls} calls in {one_s:.2f} s = {one_rate:.0f} calls/s")
+    print(f"baseline, text analysed again, 1 process: {len(base_calls)} calls in {base_s:.2f} s "
+          f"= {base_rate:.0f} calls/s")
+    print(f"speed-up over the baseline: {fast_rate / base_rate:.1f}x ({one_rate / base_rate:.1f}x in one process); "
+          f"identical scorecards and evidence: {same}/{len(base)} calls")
 
     example = Path(args.example) if args.example else None
     if example and example.is_file():

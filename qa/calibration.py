@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import NamedTuple, TypeVar
 
-from sklearn.metrics import cohen_kappa_score
 
 CATEGORIES: tuple[str, ...] = ("pass", "fail", "na")
 MIN_N = 20            # pairs needed before a statistic is trusted
@@ -122,6 +121,8 @@ def _ac1(raw: float, shares: Mapping[str, float], q: int) -> float:
 
 def _kappa(pairs: list[tuple[str, str]], cats: tuple[str, ...]) -> float | None:
     """Cohen's kappa from scikit-learn; None where it is undefined (sklearn's nan)."""
+    from sklearn.metrics import cohen_kappa_score  # imported here: ~120 MB a command that never calibrates does not need
+
     a, b = zip(*pairs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")   # sklearn warns before returning nan for undefined kappa

@@ -615,7 +615,7 @@ class Store(ReadModel):
         whose every change it has."""
         tables = self._columns()
         if "schema_version" in tables:
-            return self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchone()[0]
+            return self.con.execute("SELECT coalesce(max(version), 0) FROM schema_version").fetchall()[0][0]
         if "calls" not in tables:
             return 0
         version = 1
@@ -693,7 +693,7 @@ class Store(ReadModel):
         """Store a rubric version (once per content hash) with its criteria."""
         exists = self.con.execute(
             "SELECT 1 FROM rubrics WHERE rubric_hash = ?", [rubric.content_hash]
-        ).fetchone()
+        ).fetchall()
         if exists:
             return
         rows = [
@@ -798,7 +798,7 @@ class Store(ReadModel):
         drop["failures"] = ("list_contains(?, call_id) OR list_contains(?, agent) OR list_contains(?, file)",
                             [ids, agents, files])
         drop["voiceprints"] = ("list_contains(?, agent)", [agents])
-        rows = {table: self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchone()[0]
+        rows = {table: self.con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchall()[0][0]
                 for table, (where, params) in drop.items()}
         result = Forgotten(call_ids=ids, rows=rows)
         if result.total:
@@ -829,7 +829,7 @@ class Store(ReadModel):
         closed = False
         try:
             self.con.execute("CHECKPOINT")
-            source = _identifier(self.con.execute("SELECT current_database()").fetchone()[0])
+            source = _identifier(self.con.execute("SELECT current_database()").fetchall()[0][0])
             tables: dict[str, list[str]] = {}
             for table, column in self.con.execute(
                     "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = current_database() "
@@ -886,7 +886,8 @@ class Store(ReadModel):
         """An agent's enrolled voiceprint, or None."""
         if not agent:
             return None
-        row = self.con.execute("SELECT embedding FROM voiceprints WHERE agent = ?", [agent]).fetchone()
+        rows = self.con.execute("SELECT embedding FROM voiceprints WHERE agent = ?", [agent]).fetchall()
+        row = rows[0] if rows else None
         return list(row[0]) if row else None
 
     def start_run(self, run_id: str, rubric_hash: str, model: str, files: int) -> None:
@@ -1056,7 +1057,7 @@ class Store(ReadModel):
         scorecard with the human answers in place, criterion_id -> id of the review giving its
         answer, where -1 - i names the i-th review of this batch). The new review ids, in order."""
         with self._transaction():
-            first = self.con.execute("SELECT coalesce(max(review_id), 0) + 1 FROM reviews").fetchone()[0]
+            first = self.con.execute("SELECT coalesce(max(review_id), 0) + 1 FROM reviews").fetchall()[0][0]
             ids = list(range(first, first + len(reviews)))
             now = _now()
             if reviews:
@@ -1097,13 +1098,13 @@ class Store(ReadModel):
         """Add (call_id, rubric_hash, reason, period) to the review queue (a call already queued
         for that version keeps its entry); how many were added."""
         with self._transaction():
-            before = self.con.execute("SELECT count(*) FROM review_queue").fetchone()[0]
+            before = self.con.execute("SELECT count(*) FROM review_queue").fetchall()[0][0]
             now = _now()
             for call_id, rubric_hash, reason, period in picks:
                 self.con.execute("INSERT INTO review_queue (call_id, rubric_hash, reason, period, sampled_at) "
                                  "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                                  [call_id, rubric_hash, reason, period, now])
-            return self.con.execute("SELECT count(*) FROM review_queue").fetchone()[0] - before
+            return self.con.execute("SELECT count(*) FROM review_queue").fetchall()[0][0] - before
 
     # -- reading (what reports and table exports read: qa/store_read.py) --------------
 
@@ -1213,10 +1214,11 @@ class Store(ReadModel):
     def scored_hash(self, call_id: str, rubric_hash: str, model: str) -> str | None:
         """Content hash of the audio a stored scorecard came from, if the call is scored with
         this rubric version from a transcript made by this model."""
-        row = self.con.execute(
+        rows = self.con.execute(
             "SELECT c.content_hash FROM calls c JOIN scorecards s USING (call_id) "
             "WHERE c.call_id = ? AND s.rubric_hash = ? AND c.model = ?", [call_id, rubric_hash, model]
-        ).fetchone()
+        ).fetchall()
+        row = rows[0] if rows else None
         return row[0] if row else None
 
 

@@ -14,7 +14,7 @@ from qa.metadata import read_metadata
 from qa.rescore import rescore
 from qa.runner import BatchRunner, BatchSettings
 from qa.scoring_service import CallScoring
-from qa.store import CallInfo, Store, StoreError
+from qa.store import CallInfo, FetchedCalls, Store, StoreError
 from qa_types import CallRecord, Role, Transcript, Turn
 from rubrics import rubric_path
 from scoring import RubricScorer, load_rubric, parse_rubric
@@ -239,15 +239,15 @@ def test_rescore_writes_scorecards_in_chunks_and_records_a_call_it_cannot_score(
                 raise ZeroDivisionError("division by zero")
             return real_context(self, tr, *args, **kwargs)
 
-        real_load = store.load_calls
+        real_decode = FetchedCalls.decode
         broken = []
 
-        def load_calls(*args, **kwargs):
-            calls = real_load(*args, **kwargs)
+        def decode(self):
+            calls = real_decode(self)
             broken.extend(c for c in calls if c.record.call_id == "c2")
             return calls
 
-        monkeypatch.setattr(store, "load_calls", load_calls)
+        monkeypatch.setattr(FetchedCalls, "decode", decode)
         monkeypatch.setattr(RubricScorer, "context", context)
         progress = []
         result = rescore(store, inbound_rubric, "yaml", chunk=2, page=2,
