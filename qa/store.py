@@ -1136,12 +1136,7 @@ class Store(ReadModel):
                     tokens: bool = False, sentences: bool = False, lazy_words: bool = False) -> "FetchedCalls":
         """What `load_calls` reads, as plain rows (cheap to hand to another process, which
         decodes them)."""
-        if between is not None:
-            where, params = "WHERE call_id BETWEEN ? AND ?", list(between)
-        elif call_ids is not None:
-            where, params = "WHERE list_contains(?, call_id)", [call_ids]
-        else:
-            where, params = "", []
+        where, params = _call_filter(call_ids, between)
         column = "tokens" if tokens else "NULL"
         return FetchedCalls(
             calls=self._rows(f"SELECT * FROM calls {where} ORDER BY call_id", params),
@@ -1161,12 +1156,7 @@ class Store(ReadModel):
         column: each call's vectors are one (n, dim) float16 array over its joined BLOBs."""
         import numpy as np
 
-        if between is not None:
-            where, params = "WHERE call_id BETWEEN ? AND ?", list(between)
-        elif call_ids is not None:
-            where, params = "WHERE list_contains(?, call_id)", [call_ids]
-        else:
-            where, params = "", []
+        where, params = _call_filter(call_ids, between)
         got = self.con.execute("SELECT call_id, model, turn_index, start_char, end_char, start_s, end_s, embedding "
                                f"FROM sentences {where} ORDER BY call_id, sentence_index", params).fetchnumpy()
         ids, models, blobs = got["call_id"], got["model"], got["embedding"]
@@ -1220,6 +1210,16 @@ class Store(ReadModel):
         ).fetchall()
         row = rows[0] if rows else None
         return row[0] if row else None
+
+
+def _call_filter(call_ids: list[str] | None, between: tuple[str, str] | None) -> tuple[str, list]:
+    """The WHERE clause (and its parameters) for all calls, those in `call_ids`, or those with ids
+    in the closed range `between`."""
+    if between is not None:
+        return "WHERE call_id BETWEEN ? AND ?", list(between)
+    if call_ids is not None:
+        return "WHERE list_contains(?, call_id)", [call_ids]
+    return "", []
 
 
 def _words(text: str | None, speaker: str) -> list[Word]:
