@@ -248,22 +248,40 @@ def _per_hour(db: Path, meta: dict) -> str:
 
 # --- one `qa report` in its own process ----------------------------------------------------------
 
+# Runs a command and prints its peak RSS (kB) as the last line of stderr. Linux carries a process's
+# peak RSS across fork and exec, so a `qa report` started straight from this (large) process would
+# report this process's peak: it is started from this small one instead.
+_LAUNCH = """import os, sys
+pid = os.fork()
+if pid == 0:
+    os.execv(sys.argv[1], sys.argv[1:])
+_, status, usage = os.wait4(pid, 0)
+sys.stderr.write(f"\\npeak-rss-kb {usage.ru_maxrss}\\n")
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
+def _measured(args: list[str]) -> tuple[int, str, float]:
+    """Run `python -m qa.cli ARGS` through the small launcher: exit code, its output, peak RSS (MB)."""
+    child = subprocess.run([sys.executable, "-S", "-c", _LAUNCH, sys.executable, "-m", "qa.cli", *args],
+                           capture_output=True, text=True)
+    err, _, last = child.stderr.rstrip().rpartition("\n")
+    peak = float(last.split()[-1]) / 1024 if last.startswith("peak-rss-kb") else float("nan")
+    return child.returncode, (err or "") + child.stdout, peak
+
+
 def timed_report(db: Path, calls: str) -> dict:
     """Run `qa report --calls <calls>` in a child process: seconds, peak RSS (MB) of that process,
     pages and MB written."""
     out = Path(tempfile.mkdtemp(prefix="report-speed-")) / "site"
     try:
         t0 = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "qa.cli", "report", "--db", str(db), "--out", str(out),
-                                  "--calls", calls], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        stdout, stderr = child.stdout.read().decode(), child.stderr.read().decode()
-        _, status, usage = os.wait4(child.pid, 0)
+        code, output, peak = _measured(["report", "--db", str(db), "--out", str(out), "--calls", calls])
         elapsed = time.perf_counter() - t0
-        child.returncode = os.waitstatus_to_exitcode(status)
-        if child.returncode:
-            raise SystemExit(f"qa report failed ({child.returncode}): {stderr or stdout}")
+        if code:
+            raise SystemExit(f"qa report failed ({code}): {output}")
         pages = list(out.rglob("*.html"))
-        return {"seconds": elapsed, "rss_mb": usage.ru_maxrss / 1024, "pages": len(pages),
+        return {"seconds": elapsed, "rss_mb": peak, "pages": len(pages),
                 "call_pages": sum(1 for p in pages if p.parent.name == "calls"),
                 "mb": sum(p.stat().st_size for p in pages) / 1e6}
     finally:
@@ -272,9 +290,7 @@ def timed_report(db: Path, calls: str) -> dict:
 
 def imports_rss() -> float:
     """Peak RSS (MB) of `qa report --help`: what the `qa` command's imports alone take."""
-    child = subprocess.Popen([sys.executable, "-m", "qa.cli", "report", "--help"], stdout=subprocess.DEVNULL)
-    _, _, usage = os.wait4(child.pid, 0)
-    return usage.ru_maxrss / 1024
+    return _measured(["report", "--help"])[2]
 
 
 def _line(label: str, r: dict) -> str:
