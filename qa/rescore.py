@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -106,7 +108,8 @@ def _rescore(store: Store, rubric: Rubric, rubric_text: str, force: bool,
 class _Scorers:
     """Scores pages of stored calls here (one worker) or in a pool of worker processes, started
     by fork where the platform has it (they inherit the scorer and the example vectors), else by
-    spawn (they get them pickled)."""
+    spawn (they get them pickled). If a worker process dies (killed, out of memory), the calls it
+    held and every later page are scored in this process instead."""
 
     def __init__(self, scorer: RubricScorer, workers: int):
         self.scorer, self.workers, self.pool = scorer, workers, None
@@ -115,8 +118,9 @@ class _Scorers:
         if self.workers > 1:
             method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
             vectors = meaning.cached_texts(list(meaning._text_cache))
-            self.pool = multiprocessing.get_context(method).Pool(
-                self.workers, initializer=_start_worker, initargs=(self.scorer, vectors, meaning.model_id()))
+            self.pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context(method),
+                                            initializer=_start_worker,
+                                            initargs=(self.scorer, vectors, meaning.model_id()))
         return self
 
     def start(self, fetched: FetchedCalls) -> Iterator[tuple[CallRecord, Rescored | str]]:
@@ -124,13 +128,25 @@ class _Scorers:
         call order; a pool works on them from now on, and they come as it gives them back."""
         if self.pool is None:
             return iter(_score_slice(fetched, self.scorer))
-        parts = fetched.split(self.workers * 4)
-        return (result for part in self.pool.imap(_score_slice, parts) for result in part)
+        parts = fetched.split(self.workers * 2)
+        return self._gather(parts, [self.pool.submit(_score_slice, part) for part in parts])
+
+    def _gather(self, parts: list[FetchedCalls], futures: list) -> Iterator[tuple[CallRecord, Rescored | str]]:
+        for part, future in zip(parts, futures):
+            try:
+                found = future.result()
+            except BrokenProcessPool:  # a worker died: no more pool; its calls are scored here
+                self._close()
+                found = _score_slice(part, self.scorer)
+            yield from found
+
+    def _close(self) -> None:
+        if self.pool is not None:
+            pool, self.pool = self.pool, None
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def __exit__(self, *exc) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+        self._close()
 
 
 _worker_scorer: RubricScorer | None = None

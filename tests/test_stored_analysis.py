@@ -4,10 +4,13 @@ reads them instead of analysing the text again, in worker processes for large st
 exactly what a full scoring of the text gets. A stub embedder stands in for the sentence model."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
+import qa.rescore as rescoring
 import scoring.calltext as calltext
-from qa.rescore import rescore
+from qa.rescore import _score_slice, rescore
 from qa.scoring_service import CallScoring
 from qa.store import Store
 from qa_types import CallRecord, Role, Transcript, Turn, Word
@@ -168,3 +171,22 @@ def test_rescoring_in_worker_processes_stores_what_one_process_stores(tmp_path, 
         assert (result.scored, result.failed) == (len(calls), 0)
         assert progress == [10, 20, 30, 36]
     assert results(tmp_path / "pool.duckdb", newer.content_hash) == results(tmp_path / "one.duckdb", newer.content_hash)
+
+
+def _dies_in_a_worker(fetched, scorer=None):
+    if scorer is None:  # in a worker process: killed, as the out-of-memory killer would
+        os._exit(9)
+    return _score_slice(fetched, scorer)
+
+
+def test_when_a_worker_process_dies_its_calls_are_scored_in_this_process(tmp_path, stub, monkeypatch):
+    monkeypatch.setattr(rescoring, "_score_slice", _dies_in_a_worker)
+    calls = {f"en-{i:02d}": call("en", shift=2.0 * i) for i in range(12)}
+    rubric = parse_rubric(RUBRIC, "first")
+    newer_text = RUBRIC.replace("last_seconds: 60", "last_seconds: 20")
+    newer = parse_rubric(newer_text, "newer")
+    store(tmp_path / "qa.duckdb", calls, rubric)
+    with Store(tmp_path / "qa.duckdb") as s:
+        result = rescore(s, newer, newer_text, workers=2, page=5)
+    assert (result.scored, result.failed) == (12, 0)
+    assert len(results(tmp_path / "qa.duckdb", newer.content_hash)) == 12
